@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * C headers of the Rust in-kernel DRM client layer, included from
+ * rust/bindings/bindings_helper.h so that bindgen generates their bindings.
+ *
+ * Sorted alphabetically.
+ */
+
+#include <drm/drm_device.h>
+#include <drm/drm_drv.h>
+#include <drm/drm_gem.h>
+#include <drm/drm_gem_shmem_helper.h>
+#include <drm/drm_prime.h>
+#include <drm/drm_vgem.h>
+#include <kunit/assert.h>
+#include <linux/dma-buf.h>
+#include <linux/dma-resv.h>
+#include <linux/file.h>
+#include <linux/iosys-map.h>

@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! GEM buffer objects and their in-kernel dma-buf export.
+//!
+//! C headers: [`include/drm/drm_gem.h`](srctree/include/drm/drm_gem.h),
+//! [`include/drm/drm_gem_shmem_helper.h`](srctree/include/drm/drm_gem_shmem_helper.h)
+
+use super::Device;
+use crate::{
+    bindings,
+    error::{code::*, from_err_ptr, Result},
+    types::{ARef, AlwaysRefCounted, Opaque},
+    vmap_cache::DmaBuf,
+};
+use core::ptr::{addr_of_mut, NonNull};
+
+/// The largest buffer the client API allocates: 256 MiB, an 8192x8192 XRGB8888 framebuffer.
+///
+/// Larger requests fail with `E2BIG` before anything is allocated. The limit keeps an absurd
+/// size from reaching shmem and the vmap path, where running out of memory would only show up at
+/// the first mapping (as a warning from the dma-buf core) instead of as an error at allocation.
+pub const MAX_BUFFER_SIZE: usize = 256 << 20;
+
+/// A GEM buffer object (`struct drm_gem_object`).
+///
+/// # Invariants
+///
+/// Instances are always reference counted (`drm_gem_object_get()`/`drm_gem_object_put()`): a
+/// `&GemObject` is valid while some reference is held.
+#[repr(transparent)]
+pub struct GemObject(Opaque<bindings::drm_gem_object>);
+
+// SAFETY: A GEM object's reference count is a kref (atomic), and the last put may run on any
+// thread: the free path takes the locks it needs.
+unsafe impl Send for GemObject {}
+
+// SAFETY: See `Send`; the object's mutable state is protected by its reservation lock.
+unsafe impl Sync for GemObject {}
+
+// SAFETY: `drm_gem_object_get()` and `drm_gem_object_put()` take and drop a reference that keeps
+// the object alive while it is non-zero.
+unsafe impl AlwaysRefCounted for GemObject {
+    fn inc_ref(&self) {
+        // SAFETY: By the type invariant the object is alive, so it may gain a reference.
+        unsafe { bindings::drm_gem_object_get(self.as_raw()) };
+    }
+
+    unsafe fn dec_ref(obj: NonNull<Self>) {
+        // SAFETY: The caller owns the reference being dropped.
+        unsafe { bindings::drm_gem_object_put(obj.as_ptr().cast()) };
+    }
+}
+
+impl GemObject {
+    /// Allocates a shmem-backed object of at least `size` bytes on `device`.
+    ///
+    /// The device's `gem_create_object` hook decides the object's flavour; on vgem the pages are
+    /// write-combined. Fails with `EINVAL` for a zero size and `E2BIG` above [`MAX_BUFFER_SIZE`].
+    pub fn new_shmem(device: &Device, size: usize) -> Result<ARef<Self>> {
+        if size == 0 {
+            return Err(EINVAL);
+        }
+        if size > MAX_BUFFER_SIZE {
+            return Err(E2BIG);
+        }
+        // SAFETY: `device` is alive by its type invariant; the helper allocates a new object.
+        let shmem = from_err_ptr(unsafe { bindings::drm_gem_shmem_create(device.as_raw(), size) })?;
+        // SAFETY: `shmem` is a valid, newly created object; `base` is its embedded GEM object.
+        let base = unsafe { addr_of_mut!((*shmem).base) };
+        // SAFETY: `base` is non-null (it is a field of a valid object), and we take over the
+        // reference that `drm_gem_shmem_create()` returned to us.
+        Ok(unsafe { ARef::from_raw(NonNull::new_unchecked(base.cast::<Self>())) })
+    }
+
+    /// The C `struct drm_gem_object`.
+    pub fn as_raw(&self) -> *mut bindings::drm_gem_object {
+        self.0.get()
+    }
+
+    /// The size of the object in bytes (page aligned).
+    pub fn size(&self) -> usize {
+        // SAFETY: By the type invariant the object is alive; `size` is fixed at creation.
+        unsafe { (*self.as_raw()).size }
+    }
+
+    /// Exports the object as a dma-buf for in-kernel use, without a file descriptor.
+    ///
+    /// Uses the driver's `export` hook if it has one, `drm_gem_prime_export()` otherwise. The
+    /// dma-buf holds a reference to the object and to its device until it is released, so no
+    /// GEM handle is needed to keep it alive (see the 2023 fix in `drm_client_buffer_create()`).
+    pub fn export(&self) -> Result<ARef<DmaBuf>> {
+        let obj = self.as_raw();
+        // SAFETY: By the type invariant the object is alive; `funcs` is set at creation.
+        let export = unsafe { (*(*obj).funcs).export };
+        let flags = bindings::O_RDWR as i32;
+        let dma_buf = match export {
+            // SAFETY: The object is alive and the hook belongs to its driver.
+            Some(export) => unsafe { export(obj, flags) },
+            // SAFETY: The object is alive; the generic export takes its own references.
+            None => unsafe { bindings::drm_gem_prime_export(obj, flags) },
+        };
+        let dma_buf = from_err_ptr(dma_buf)?;
+        // SAFETY: `dma_buf` is non-null after the error check, and we take over the reference
+        // the export returned to us.
+        Ok(unsafe { ARef::from_raw(NonNull::new_unchecked(dma_buf.cast::<DmaBuf>())) })
+    }
+}

@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The end-to-end path: a vgem shmem object, exported in-kernel as a dma-buf, mapped, written,
+//! read back and released, plus the bad input that must fail cleanly.
+
+use kernel::{
+    drm_client::{vgem, Device, GemObject, MAX_BUFFER_SIZE},
+    error::code::{E2BIG, EINVAL, ERANGE},
+    ktest::{CaseResult, Test},
+    ktest_assert, ktest_assert_eq, ktest_assert_err, ktest_suite,
+    vmap_cache::{flush_deferred_releases, DmaBuf},
+};
+
+/// Four pages, so that the pattern crosses page boundaries of the shmem object.
+const BUFFER_SIZE: usize = 4 * 4096;
+
+/// Bytes per row of the test pattern; rows start at every `ROW_STRIDE` bytes.
+const ROW_LEN: usize = 64;
+const ROW_STRIDE: usize = 1000;
+
+/// Row 0 of the pattern, written out by hand so that the check does not trust the generator.
+const EXPECTED_ROW_0: &[u8] = &[
+    0x0b, 0x30, 0x55, 0x7a, 0x9f, 0xc4, 0xe9, 0x0e, 0x33, 0x58, 0x7d, 0xa2, 0xc7, 0xec, 0x11, 0x36,
+    0x5b, 0x80, 0xa5, 0xca, 0xef, 0x14, 0x39, 0x5e, 0x83, 0xa8, 0xcd, 0xf2, 0x17, 0x3c, 0x61, 0x86,
+    0xab, 0xd0, 0xf5, 0x1a, 0x3f, 0x64, 0x89, 0xae, 0xd3, 0xf8, 0x1d, 0x42, 0x67, 0x8c, 0xb1, 0xd6,
+    0xfb, 0x20, 0x45, 0x6a, 0x8f, 0xb4, 0xd9, 0xfe, 0x23, 0x48, 0x6d, 0x92, 0xb7, 0xdc, 0x01, 0x26,
+];
+
+/// Row `row` of the pattern: bytes step by 37, rows start one apart.
+fn pattern_row(row: usize) -> [u8; ROW_LEN] {
+    let mut bytes = [0u8; ROW_LEN];
+    for (i, byte) in bytes.iter_mut().enumerate() {
+        *byte = ((i * 37 + 11 + row) & 0xff) as u8;
+    }
+    bytes
+}
+
+fn rows() -> impl Iterator<Item = (usize, usize)> {
+    (0..)
+        .map(|row| (row, row * ROW_STRIDE))
+        .take_while(|(_, offset)| offset + ROW_LEN <= BUFFER_SIZE)
+}
+
+/// Checks that everything a case created is gone: no dma-buf holds the device any more.
+fn assert_released(test: &Test, device: &Device, refs_before: u32) -> CaseResult {
+    flush_deferred_releases();
+    ktest_assert_eq!(test, device.ref_count(), refs_before);
+    Ok(())
+}
+
+fn export_vgem_buffer(device: &Device) -> kernel::error::Result<kernel::types::ARef<DmaBuf>> {
+    let object = GemObject::new_shmem(device, BUFFER_SIZE)?;
+    // The dma-buf keeps the object alive; the object reference is dropped here, as a client
+    // that keeps no GEM handle does.
+    object.export()
+}
+
+fn pattern_roundtrip(test: &Test) -> CaseResult {
+    let device = vgem::device()?;
+    let refs_before = device.ref_count();
+    let buf = export_vgem_buffer(&device)?;
+    ktest_assert_eq!(test, buf.size(), BUFFER_SIZE);
+    {
+        let mut vmap = buf.vmap()?;
+        ktest_assert_eq!(test, buf.vmap_count()?, 1);
+        ktest_assert!(test, !vmap.is_iomem());
+        let mut memory = vmap.memory();
+        memory.fill(0, BUFFER_SIZE, 0)?;
+        for (row, offset) in rows() {
+            memory.write(offset, &pattern_row(row))?;
+        }
+        let mut readback = [0u8; ROW_LEN];
+        memory.read(0, &mut readback)?;
+        ktest_assert_eq!(test, &readback[..], EXPECTED_ROW_0);
+        for (row, offset) in rows() {
+            memory.read(offset, &mut readback)?;
+            ktest_assert_eq!(test, readback, pattern_row(row));
+        }
+        let mut gap = [0xffu8; 8];
+        memory.read(ROW_LEN, &mut gap)?;
+        ktest_assert_eq!(test, gap, [0u8; 8]);
+    }
+    ktest_assert_eq!(test, buf.vmap_count()?, 0);
+    drop(buf);
+    assert_released(test, &device, refs_before)
+}
+
+fn nested_vmaps_are_counted(test: &Test) -> CaseResult {
+    let device = vgem::device()?;
+    let refs_before = device.ref_count();
+    let buf = export_vgem_buffer(&device)?;
+    let mut outer = buf.vmap()?;
+    outer.memory().write(0, b"outer")?;
+    {
+        let mut inner = buf.vmap()?;
+        ktest_assert_eq!(test, buf.vmap_count()?, 2);
+        let mut word = [0u8; 5];
+        inner.memory().read(0, &mut word)?;
+        ktest_assert_eq!(test, &word, b"outer");
+    }
+    ktest_assert_eq!(test, buf.vmap_count()?, 1);
+    drop(outer);
+    ktest_assert_eq!(test, buf.vmap_count()?, 0);
+    drop(buf);
+    assert_released(test, &device, refs_before)
+}
+
+fn zero_size_is_einval(test: &Test) -> CaseResult {
+    let device = vgem::device()?;
+    let refs_before = device.ref_count();
+    ktest_assert_err!(test, GemObject::new_shmem(&device, 0), EINVAL);
+    assert_released(test, &device, refs_before)
+}
+
+fn absurd_size_is_e2big(test: &Test) -> CaseResult {
+    let device = vgem::device()?;
+    let refs_before = device.ref_count();
+    ktest_assert_err!(test, GemObject::new_shmem(&device, MAX_BUFFER_SIZE + 1), E2BIG);
+    ktest_assert_err!(test, GemObject::new_shmem(&device, usize::MAX), E2BIG);
+    assert_released(test, &device, refs_before)
+}
+
+fn out_of_bounds_access_fails(test: &Test) -> CaseResult {
+    let device = vgem::device()?;
+    let refs_before = device.ref_count();
+    let buf = export_vgem_buffer(&device)?;
+    {
+        let mut vmap = buf.vmap()?;
+        let mut memory = vmap.memory();
+        let mut byte = [0u8; 1];
+        ktest_assert_err!(test, memory.write(BUFFER_SIZE, &byte), ERANGE);
+        ktest_assert_err!(test, memory.read(BUFFER_SIZE, &mut byte), ERANGE);
+        ktest_assert_err!(test, memory.write(usize::MAX, &byte), ERANGE);
+        ktest_assert_err!(test, memory.fill(1, BUFFER_SIZE, 0), ERANGE);
+        ktest_assert_err!(test, memory.write(0, &[]), EINVAL);
+        ktest_assert_err!(test, memory.fill(0, 0, 0), EINVAL);
+        memory.write(BUFFER_SIZE - 1, &byte)?;
+    }
+    ktest_assert_eq!(test, buf.vmap_count()?, 0);
+    drop(buf);
+    assert_released(test, &device, refs_before)
+}
+
+ktest_suite!(
+    drm_vmap_client_dma_buf,
+    [
+        pattern_roundtrip,
+        nested_vmaps_are_counted,
+        zero_size_is_einval,
+        absurd_size_is_e2big,
+        out_of_bounds_access_fails,
+    ]
+);

@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! dma-buf references and whole-buffer kernel mappings.
+//!
+//! C header: [`include/linux/dma-buf.h`](srctree/include/linux/dma-buf.h)
+
+use super::Mapping;
+use crate::{
+    bindings,
+    error::{to_result, Result},
+    types::{AlwaysRefCounted, Opaque},
+};
+use core::ptr::{self, NonNull};
+
+/// A dma-buf (`struct dma_buf`).
+///
+/// A dma-buf is a file: its reference count is the file's, and its release may be deferred to
+/// the delayed-fput work when the last reference goes from a kernel thread.
+///
+/// # Invariants
+///
+/// Instances are always reference counted: a `&DmaBuf` is valid while some reference is held.
+#[repr(transparent)]
+pub struct DmaBuf(Opaque<bindings::dma_buf>);
+
+// SAFETY: A dma-buf's reference count is atomic and its exporter-facing API may be called from
+// any thread, so references can be sent to and shared with other threads.
+unsafe impl Send for DmaBuf {}
+
+// SAFETY: See `Send`: every operation used through `&DmaBuf` serialises itself (the
+// reservation lock or the dma-buf core's own locking).
+unsafe impl Sync for DmaBuf {}
+
+// SAFETY: `get_dma_buf()` and `dma_buf_put()` take and drop a reference on the dma-buf's file,
+// which keeps the dma-buf alive while it is non-zero.
+unsafe impl AlwaysRefCounted for DmaBuf {
+    fn inc_ref(&self) {
+        // SAFETY: By the type invariant the dma-buf is alive, so it may gain a reference.
+        unsafe { bindings::get_dma_buf(self.as_raw()) };
+    }
+
+    unsafe fn dec_ref(obj: NonNull<Self>) {
+        // SAFETY: The caller owns the reference being dropped.
+        unsafe { bindings::dma_buf_put(obj.as_ptr().cast()) };
+    }
+}
+
+impl DmaBuf {
+    /// The C `struct dma_buf`.
+    pub fn as_raw(&self) -> *mut bindings::dma_buf {
+        self.0.get()
+    }
+
+    /// The size of the buffer in bytes, fixed when it was exported.
+    pub fn size(&self) -> usize {
+        // SAFETY: By the type invariant the dma-buf is alive; `size` never changes after export.
+        unsafe { (*self.as_raw()).size }
+    }
+
+    /// Maps the whole buffer into the kernel's address space until the guard drops.
+    ///
+    /// Takes the reservation lock (`dma_buf_vmap_unlocked()`). The dma-buf core counts nested
+    /// maps: a buffer that is mapped already returns the same address without a new mapping.
+    pub fn vmap(&self) -> Result<Vmap<'_>> {
+        let mut map = bindings::iosys_map::default();
+        // SAFETY: By the type invariant the dma-buf is alive; `map` is a valid out parameter.
+        to_result(unsafe { bindings::dma_buf_vmap_unlocked(self.as_raw(), &mut map) })?;
+        // INVARIANT: `map` is what `dma_buf_vmap_unlocked()` returned for `self`.
+        Ok(Vmap { buf: self, map })
+    }
+
+    /// How many maps of the buffer are live (the dma-buf core's own count).
+    ///
+    /// A snapshot for tests and statistics, read under the reservation lock.
+    pub fn vmap_count(&self) -> Result<u32> {
+        let resv = self.resv();
+        // SAFETY: The dma-buf is alive, so its reservation object is.
+        to_result(unsafe { bindings::dma_resv_lock_interruptible(resv) })?;
+        // SAFETY: The reservation lock protects `vmapping_counter`.
+        let count = unsafe { (*self.as_raw()).vmapping_counter };
+        // SAFETY: This thread took the lock above.
+        unsafe { bindings::dma_resv_unlock(resv) };
+        Ok(count)
+    }
+
+    fn resv(&self) -> *mut bindings::dma_resv {
+        // SAFETY: By the type invariant the dma-buf is alive; `resv` is set at export.
+        unsafe { (*self.as_raw()).resv }
+    }
+}
+
+/// A kernel virtual mapping of a whole dma-buf, undone when dropped.
+///
+/// # Invariants
+///
+/// `map` is the mapping `dma_buf_vmap()` returned for `buf` and has not been unmapped.
+pub struct Vmap<'a> {
+    buf: &'a DmaBuf,
+    map: bindings::iosys_map,
+}
+
+impl Vmap<'_> {
+    /// The mapped memory, for as long as the guard is borrowed.
+    pub fn memory(&mut self) -> Mapping<'_> {
+        // SAFETY: By the type invariant `map` maps the whole buffer, `size()` bytes, and it stays
+        // mapped while `self` is borrowed.
+        unsafe { Mapping::new(self.map, self.buf.size()) }
+    }
+
+    /// Whether the mapping is I/O memory (`iosys_map.is_iomem`).
+    pub fn is_iomem(&self) -> bool {
+        self.map.is_iomem
+    }
+}
+
+impl Drop for Vmap<'_> {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant `map` is the live mapping of `buf`, so this is the
+        // matching unmap `dma_buf_vunmap()` checks for.
+        unsafe { bindings::dma_buf_vunmap_unlocked(self.buf.as_raw(), ptr::from_mut(&mut self.map)) };
+    }
+}
+
+/// Completes the release of dma-bufs whose last reference was dropped from a kernel thread.
+///
+/// A dma-buf is a file, and a kernel thread's final `fput()` is deferred to a work item. Tests
+/// call this before checking that everything they created is gone.
+pub fn flush_deferred_releases() {
+    // SAFETY: `flush_delayed_fput()` has no preconditions; it may sleep, as callers may.
+    unsafe { bindings::flush_delayed_fput() };
+}

@@ -1,0 +1,122 @@
+//! Reading the guest's kernel log as a test result.
+//!
+//! A KUnit case that triggers a kernel warning still reports `ok`, so the log itself is checked:
+//! any warning, BUG, oops, lockdep or KASAN report, Rust panic or kmemleak finding fails the run.
+
+use crate::initramfs::{KMEMLEAK_BEGIN, KMEMLEAK_END};
+
+/// Lines that open a report, and what kind of report they open.
+const REPORT_STARTS: &[(&str, &str)] = &[
+    ("WARNING:", "warning"),
+    ("BUG:", "BUG"),
+    ("Oops", "oops"),
+    ("Kernel panic", "panic"),
+    ("general protection fault", "general protection fault"),
+    ("KASAN:", "KASAN report"),
+    ("UBSAN:", "UBSAN report"),
+    ("possible circular locking dependency", "lockdep report"),
+    ("possible recursive locking", "lockdep report"),
+    ("inconsistent lock state", "lockdep report"),
+    ("DEBUG_LOCKS_WARN_ON", "lockdep report"),
+    ("INFO: task", "hung task"),
+    ("panicked at", "Rust panic"),
+    ("Call Trace:", "stack trace"),
+    ("unreferenced object", "kmemleak report"),
+];
+
+/// How many lines of a report are shown.
+const REPORT_LINES: usize = 40;
+
+/// One problem found in the log.
+#[derive(Debug)]
+pub struct Report {
+    pub kind: &'static str,
+    /// The report's first lines.
+    pub excerpt: String,
+}
+
+/// Every report in `log`. A stack trace that belongs to a report already found is not repeated.
+pub fn reports(log: &str) -> Vec<Report> {
+    let lines: Vec<&str> = log.lines().collect();
+    let mut found: Vec<Report> = Vec::new();
+    let mut covered_until = 0;
+    for (index, line) in lines.iter().enumerate() {
+        let Some(kind) = classify(line) else { continue };
+        if index < covered_until {
+            continue;
+        }
+        let end = (index + REPORT_LINES).min(lines.len());
+        covered_until = end;
+        found.push(Report {
+            kind,
+            excerpt: lines[index..end].join("\n"),
+        });
+    }
+    found
+}
+
+fn classify(line: &str) -> Option<&'static str> {
+    REPORT_STARTS
+        .iter()
+        .find(|(pattern, _)| line.contains(pattern))
+        .map(|(_, kind)| *kind)
+}
+
+/// Whether the log shows a completed kmemleak scan (only with the debug configuration).
+pub fn kmemleak_scanned(log: &str) -> bool {
+    log.contains(KMEMLEAK_BEGIN) && log.contains(KMEMLEAK_END)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_clean_log_has_no_reports() {
+        let log = "[    0.1] Linux version 6.12\n    ok 1 pattern_roundtrip\nxtask-init: ready\n";
+        assert!(reports(log).is_empty());
+    }
+
+    #[test]
+    fn a_warning_and_its_stack_trace_are_one_report() {
+        let log = "[ 1.0] ------------[ cut here ]------------\n\
+                   [ 1.0] WARNING: CPU: 0 PID: 1 at drivers/dma-buf/dma-buf.c:1540 dma_buf_vmap\n\
+                   [ 1.0] Call Trace:\n[ 1.0]  <TASK>\n";
+        let found = reports(log);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].kind, "warning");
+        assert!(found[0].excerpt.contains("Call Trace:"));
+    }
+
+    #[test]
+    fn lockdep_kasan_panics_and_leaks_are_reports() {
+        for (line, kind) in [
+            (
+                "WARNING: possible circular locking dependency detected",
+                "warning",
+            ),
+            ("BUG: KASAN: slab-use-after-free in foo", "BUG"),
+            (
+                "rust_kernel: panicked at rust/kernel/x.rs:1:1:",
+                "Rust panic",
+            ),
+            (
+                "unreferenced object 0xffff888003a0c000 (size 64):",
+                "kmemleak report",
+            ),
+            ("Kernel panic - not syncing: VFS", "panic"),
+        ] {
+            let found = reports(line);
+            assert_eq!(found.len(), 1, "{line}");
+            assert_eq!(found[0].kind, kind, "{line}");
+        }
+    }
+
+    #[test]
+    fn separate_reports_are_each_found() {
+        let mut log = String::from("WARNING: first\n");
+        log += &"filler\n".repeat(REPORT_LINES);
+        log += "BUG: second\n";
+        assert_eq!(reports(&log).len(), 2);
+    }
+}

@@ -1,0 +1,98 @@
+//! The guest's initramfs: a static busybox and an `/init` that finishes the run.
+//!
+//! KUnit's built-in suites run before init. `/init` then, when kmemleak is built in, asks for a
+//! scan and prints the report, and either powers off (tests) or announces that the display is
+//! ready and waits for the host to take its screenshot (main job). The archive is written by the
+//! kernel's own `usr/gen_init_cpio`, built with the kernel.
+
+use crate::command;
+use anyhow::{Context, Result};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Where Debian's busybox-static installs its binary.
+const BUSYBOX: &str = "/bin/busybox";
+
+/// Printed by `/init` when the guest has finished booting and drawing.
+pub const READY_MARKER: &str = "xtask-init: ready";
+
+/// Printed around the kmemleak report.
+pub const KMEMLEAK_BEGIN: &str = "xtask-init: kmemleak report begin";
+pub const KMEMLEAK_END: &str = "xtask-init: kmemleak report end";
+
+const INIT_SCRIPT: &str = r#"#!/bin/sh
+# /init of the test guest. Its first argument is the mode: test or run.
+busybox mount -t proc proc /proc
+busybox mount -t sysfs sysfs /sys
+busybox mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+leaks=/sys/kernel/debug/kmemleak
+if [ -e "$leaks" ]; then
+	# Two scans: objects allocated just before the first may look unreferenced once.
+	echo scan > "$leaks"; busybox sleep 1; echo scan > "$leaks"
+	echo "@KMEMLEAK_BEGIN@"
+	busybox cat "$leaks"
+	echo "@KMEMLEAK_END@"
+fi
+echo "@READY_MARKER@ (mode $1)"
+if [ "$1" = run ]; then
+	busybox sleep 600
+fi
+busybox poweroff -f
+"#;
+
+/// Writes the initramfs into `dir`, using the kernel build's `gen_init_cpio`.
+pub fn create(build_dir: &Path, dir: &Path) -> Result<PathBuf> {
+    fs::create_dir_all(dir)?;
+    let init = dir.join("init.sh");
+    fs::write(&init, init_script())?;
+    let list = dir.join("initramfs.list");
+    fs::write(&list, cpio_list(&init))?;
+    let generator = build_dir.join("usr/gen_init_cpio");
+    let archive = command::output_bytes(Command::new(&generator).arg(&list))
+        .with_context(|| format!("{} is built with the kernel", generator.display()))?;
+    let image = dir.join("initramfs.cpio");
+    fs::write(&image, archive)?;
+    Ok(image)
+}
+
+fn init_script() -> String {
+    INIT_SCRIPT
+        .replace("@KMEMLEAK_BEGIN@", KMEMLEAK_BEGIN)
+        .replace("@KMEMLEAK_END@", KMEMLEAK_END)
+        .replace("@READY_MARKER@", READY_MARKER)
+}
+
+/// The `gen_init_cpio` description of the archive.
+fn cpio_list(init: &Path) -> String {
+    format!(
+        "dir /dev 0755 0 0\n\
+         nod /dev/console 0600 0 0 c 5 1\n\
+         dir /bin 0755 0 0\n\
+         file /bin/busybox {BUSYBOX} 0755 0 0\n\
+         slink /bin/sh /bin/busybox 0777 0 0\n\
+         dir /proc 0755 0 0\n\
+         dir /sys 0755 0 0\n\
+         file /init {} 0755 0 0\n",
+        init.display()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_prints_the_markers_the_host_waits_for() {
+        let script = init_script();
+        assert!(script.contains(READY_MARKER) && script.contains(KMEMLEAK_END));
+        assert!(!script.contains('@'), "a placeholder was left: {script}");
+    }
+
+    #[test]
+    fn the_archive_holds_busybox_and_init() {
+        let list = cpio_list(Path::new("/tmp/init.sh"));
+        assert!(list.contains("file /init /tmp/init.sh 0755"));
+        assert!(list.contains("file /bin/busybox /bin/busybox"));
+    }
+}

@@ -1,0 +1,101 @@
+//! `cargo xtask`: builds this project's kernel overlay, boots it in QEMU and tests it.
+//!
+//! Run `cargo xtask --help` for the commands. The two that README.md names, `run` and `test`,
+//! install whatever is missing first, so they work on a fresh machine.
+
+mod build;
+mod command;
+mod guest_log;
+mod initramfs;
+mod kconfig;
+mod kunit;
+mod lint;
+mod overlay;
+mod paths;
+mod qemu;
+mod run;
+mod setup;
+mod test;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use paths::{Flavour, Paths};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(about = "Build, boot and test the Rust in-kernel DRM client layer on Linux 6.12")]
+struct Cli {
+    /// Where the kernel tree and build directories live (default: ~/.cache/drm-vmap-client,
+    /// or $DRM_VMAP_CLIENT_WORKDIR).
+    #[arg(long, global = true)]
+    workdir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Action,
+}
+
+#[derive(Subcommand)]
+enum Action {
+    /// Install missing Debian packages, rust-src and bindgen (quick when all is present).
+    Setup,
+    /// Place our files and hook patches into the kernel tree.
+    Overlay {
+        /// Unpack a fresh tree first, dropping every change made to the old one.
+        #[arg(long)]
+        pristine: bool,
+        /// Only print where each part of the checkout goes.
+        #[arg(long)]
+        list: bool,
+    },
+    /// Configure and build the kernel.
+    Build {
+        /// Add KASAN and kmemleak (config/debug.config), in a separate build directory.
+        #[arg(long)]
+        debug: bool,
+    },
+    /// Static checks: rustfmt, checkpatch, rustdoc, and the tooling's fmt and Clippy.
+    Lint,
+    /// Everything: set-up, host tests, lint, build, KUnit in QEMU, and the guest log check.
+    Test(test::Options),
+    /// The main job: build, boot with a display, show what our code did, save a screenshot.
+    Run(run::Options),
+}
+
+fn main() {
+    if let Err(error) = dispatch(Cli::parse()) {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<()> {
+    let paths = Paths::new(cli.workdir)?;
+    match cli.command {
+        Action::Setup => setup::ensure_prerequisites(),
+        Action::Overlay { list: true, .. } => {
+            for (from, to) in overlay::PLACEMENTS {
+                println!("{from:<16} -> {to}");
+            }
+            Ok(())
+        }
+        Action::Overlay { pristine, .. } => {
+            setup::ensure_prerequisites()?;
+            if pristine {
+                overlay::recreate(&paths)
+            } else {
+                overlay::apply(&paths)
+            }
+        }
+        Action::Build { debug } => {
+            setup::ensure_prerequisites()?;
+            build::kernel(&paths, Flavour::from_debug_flag(debug)).map(drop)
+        }
+        Action::Lint => {
+            setup::ensure_prerequisites()?;
+            overlay::apply(&paths)?;
+            lint::all(&paths, Flavour::Standard)
+        }
+        Action::Test(options) => test::run(&paths, &options),
+        Action::Run(options) => run::run(&paths, &options),
+    }
+}

@@ -1,0 +1,118 @@
+//! `cargo xtask test`: every test this project has, and a non-zero exit on any failure.
+//!
+//! In order: set-up, the tooling's host tests, the kernel build (with Clippy), the static
+//! checks, the KUnit suites in QEMU parsed by `kunit.py`, and the guest log read for warnings,
+//! lockdep, KASAN and kmemleak reports.
+
+use crate::paths::{Flavour, Paths};
+use crate::qemu::{self, Guest};
+use crate::{build, command, guest_log, initramfs, kunit, lint, setup};
+use anyhow::{bail, Result};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args)]
+pub struct Options {
+    /// Build and boot with KASAN and kmemleak (config/debug.config) as well.
+    #[arg(long)]
+    debug: bool,
+    /// Run only the KUnit suites matching this glob (kunit.filter_glob).
+    #[arg(long)]
+    filter: Option<String>,
+    /// Skip the static checks.
+    #[arg(long)]
+    no_lint: bool,
+    /// Show the guest's console while it runs.
+    #[arg(long)]
+    verbose: bool,
+    /// Seconds the guest may take to boot and run the suites.
+    #[arg(long, default_value_t = 900)]
+    timeout: u64,
+}
+
+pub fn run(paths: &Paths, options: &Options) -> Result<()> {
+    let start = Instant::now();
+    let flavour = Flavour::from_debug_flag(options.debug);
+    setup::ensure_prerequisites()?;
+    eprintln!("test: host tests of the tooling");
+    command::run(
+        Command::new("cargo")
+            .args(["test", "--quiet", "--manifest-path"])
+            .arg(paths.repo.join("xtask/Cargo.toml")),
+    )?;
+    let kernel = build::kernel(paths, flavour)?;
+    if !options.no_lint {
+        lint::all(paths, flavour)?;
+    }
+    kunit::check_available(&paths.tree())?;
+    let summary = run_suites(paths, options, flavour, &kernel)?;
+    eprintln!(
+        "test: {} KUnit cases ran; finished in {}",
+        summary.total(),
+        command::format_duration(start.elapsed())
+    );
+    println!(
+        "kunit: {} passed, {} failed",
+        summary.passed,
+        summary.failed + summary.crashed
+    );
+    if !summary.is_success() {
+        bail!("KUnit reported failures: {summary:?}");
+    }
+    Ok(())
+}
+
+fn run_suites(
+    paths: &Paths,
+    options: &Options,
+    flavour: Flavour,
+    kernel: &std::path::Path,
+) -> Result<kunit::Summary> {
+    let output = paths.output();
+    let image = initramfs::create(&paths.build(flavour), &output.join("initramfs"))?;
+    let log = output.join("guest-test.log");
+    let mut parameters = String::from("kunit.enable=1");
+    if let Some(glob) = &options.filter {
+        parameters += &format!(" kunit.filter_glob={glob}");
+    }
+    eprintln!("test: booting the kernel in QEMU (TCG) to run the KUnit suites");
+    let started = Instant::now();
+    let console = qemu::boot(
+        &Guest {
+            kernel,
+            initramfs: &image,
+            parameters: &parameters,
+            init_mode: "test",
+            log: &log,
+            timeout: Duration::from_secs(options.timeout),
+            verbose: options.verbose,
+        },
+        &mut |_, _| Ok(false),
+    )?;
+    eprintln!(
+        "test: guest finished in {}; console log: {}",
+        command::format_duration(started.elapsed()),
+        log.display()
+    );
+    let summary = kunit::parse_log(&paths.tree(), &log)?;
+    check_guest_log(&console, flavour)?;
+    Ok(summary)
+}
+
+/// Fails on any report in the guest log, and on a missing kmemleak scan in a debug run.
+fn check_guest_log(console: &str, flavour: Flavour) -> Result<()> {
+    let reports = guest_log::reports(console);
+    for report in &reports {
+        eprintln!("guest log: {}:\n{}\n", report.kind, report.excerpt);
+    }
+    if !reports.is_empty() {
+        bail!(
+            "the guest log has {} report(s) (shown above)",
+            reports.len()
+        );
+    }
+    if flavour == Flavour::Debug && !guest_log::kmemleak_scanned(console) {
+        bail!("the debug run ended without a kmemleak scan");
+    }
+    Ok(())
+}
