@@ -117,7 +117,9 @@ impl Drop for Vmap<'_> {
     fn drop(&mut self) {
         // SAFETY: By the type invariant `map` is the live mapping of `buf`, so this is the
         // matching unmap `dma_buf_vunmap()` checks for.
-        unsafe { bindings::dma_buf_vunmap_unlocked(self.buf.as_raw(), ptr::from_mut(&mut self.map)) };
+        unsafe {
+            bindings::dma_buf_vunmap_unlocked(self.buf.as_raw(), ptr::from_mut(&mut self.map))
+        };
     }
 }
 

@@ -30,6 +30,10 @@
 //! ```
 //!
 //! [`Error`]: crate::error::Error
+//! [`ktest_suite!`]: crate::ktest_suite
+//! [`ktest_assert!`]: crate::ktest_assert
+//! [`ktest_assert_eq!`]: crate::ktest_assert_eq
+//! [`ktest_assert_err!`]: crate::ktest_assert_err
 
 mod case;
 mod suite;

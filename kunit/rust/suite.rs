@@ -54,6 +54,8 @@ pub const SUITE_NAME_MAX: usize = 255;
 /// A suite named `name` running the NUL-terminated array `cases`.
 ///
 /// A name longer than [`SUITE_NAME_MAX`] is cut; [`ktest_suite!`] rejects one at build time.
+///
+/// [`ktest_suite!`]: crate::ktest_suite
 pub const fn suite(name: &'static CStr, cases: *mut bindings::kunit_case) -> bindings::kunit_suite {
     // SAFETY: `struct kunit_suite` holds a name array, pointers, optional function pointers and
     // integers, for which all-zero is valid; KUnit fills in the private fields.

@@ -115,7 +115,11 @@ fn zero_size_is_einval(test: &Test) -> CaseResult {
 fn absurd_size_is_e2big(test: &Test) -> CaseResult {
     let device = vgem::device()?;
     let refs_before = device.ref_count();
-    ktest_assert_err!(test, GemObject::new_shmem(&device, MAX_BUFFER_SIZE + 1), E2BIG);
+    ktest_assert_err!(
+        test,
+        GemObject::new_shmem(&device, MAX_BUFFER_SIZE + 1),
+        E2BIG
+    );
     ktest_assert_err!(test, GemObject::new_shmem(&device, usize::MAX), E2BIG);
     assert_released(test, &device, refs_before)
 }

@@ -64,14 +64,12 @@ fn kernel_files(repo: &Path, extensions: &[&str]) -> Vec<PathBuf> {
 }
 
 fn rustfmt(paths: &Paths, _: Flavour) -> Result<()> {
-    // The kernel's .rustfmt.toml uses options of the nightly channel, as the kernel's own
-    // `make rustfmtcheck` does.
+    // The same settings as the kernel's own `make rustfmtcheck`, on our files only.
     command::run(
         Command::new("rustfmt")
             .args(["--check", "--edition", "2021", "--config-path"])
             .arg(paths.tree().join(".rustfmt.toml"))
-            .args(kernel_files(&paths.repo, &["rs"]))
-            .env("RUSTC_BOOTSTRAP", "1"),
+            .args(kernel_files(&paths.repo, &["rs"])),
     )
 }
 
