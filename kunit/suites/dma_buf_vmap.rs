@@ -41,11 +41,28 @@ fn rows() -> impl Iterator<Item = (usize, usize)> {
         .take_while(|(_, offset)| offset + ROW_LEN <= BUFFER_SIZE)
 }
 
-/// Checks that everything a case created is gone: no dma-buf holds the device any more.
-fn assert_released(test: &Test, device: &Device, refs_before: u32) -> CaseResult {
-    flush_deferred_releases();
-    ktest_assert_eq!(test, device.ref_count(), refs_before);
-    Ok(())
+/// The device's reference count before a case creates anything, to compare with at its end.
+///
+/// Releases still pending from an earlier case (a failed one returns early) are completed
+/// first, so they are not counted against this one.
+struct LeakCheck {
+    refs_before: u32,
+}
+
+impl LeakCheck {
+    fn new(device: &Device) -> Self {
+        flush_deferred_releases();
+        Self {
+            refs_before: device.ref_count(),
+        }
+    }
+
+    /// Checks that everything the case created is gone: no dma-buf holds the device any more.
+    fn assert_released(&self, test: &Test, device: &Device) -> CaseResult {
+        flush_deferred_releases();
+        ktest_assert_eq!(test, device.ref_count(), self.refs_before);
+        Ok(())
+    }
 }
 
 fn export_vgem_buffer(device: &Device) -> kernel::error::Result<kernel::types::ARef<DmaBuf>> {
@@ -57,7 +74,7 @@ fn export_vgem_buffer(device: &Device) -> kernel::error::Result<kernel::types::A
 
 fn pattern_roundtrip(test: &Test) -> CaseResult {
     let device = vgem::device()?;
-    let refs_before = device.ref_count();
+    let leaks = LeakCheck::new(&device);
     let buf = export_vgem_buffer(&device)?;
     ktest_assert_eq!(test, buf.size(), BUFFER_SIZE);
     {
@@ -82,12 +99,12 @@ fn pattern_roundtrip(test: &Test) -> CaseResult {
     }
     ktest_assert_eq!(test, buf.vmap_count()?, 0);
     drop(buf);
-    assert_released(test, &device, refs_before)
+    leaks.assert_released(test, &device)
 }
 
 fn nested_vmaps_are_counted(test: &Test) -> CaseResult {
     let device = vgem::device()?;
-    let refs_before = device.ref_count();
+    let leaks = LeakCheck::new(&device);
     let buf = export_vgem_buffer(&device)?;
     let mut outer = buf.vmap()?;
     outer.memory().write(0, b"outer")?;
@@ -102,31 +119,31 @@ fn nested_vmaps_are_counted(test: &Test) -> CaseResult {
     drop(outer);
     ktest_assert_eq!(test, buf.vmap_count()?, 0);
     drop(buf);
-    assert_released(test, &device, refs_before)
+    leaks.assert_released(test, &device)
 }
 
 fn zero_size_is_einval(test: &Test) -> CaseResult {
     let device = vgem::device()?;
-    let refs_before = device.ref_count();
+    let leaks = LeakCheck::new(&device);
     ktest_assert_err!(test, GemObject::new_shmem(&device, 0), EINVAL);
-    assert_released(test, &device, refs_before)
+    leaks.assert_released(test, &device)
 }
 
 fn absurd_size_is_e2big(test: &Test) -> CaseResult {
     let device = vgem::device()?;
-    let refs_before = device.ref_count();
+    let leaks = LeakCheck::new(&device);
     ktest_assert_err!(
         test,
         GemObject::new_shmem(&device, MAX_BUFFER_SIZE + 1),
         E2BIG
     );
     ktest_assert_err!(test, GemObject::new_shmem(&device, usize::MAX), E2BIG);
-    assert_released(test, &device, refs_before)
+    leaks.assert_released(test, &device)
 }
 
 fn out_of_bounds_access_fails(test: &Test) -> CaseResult {
     let device = vgem::device()?;
-    let refs_before = device.ref_count();
+    let leaks = LeakCheck::new(&device);
     let buf = export_vgem_buffer(&device)?;
     {
         let mut vmap = buf.vmap()?;
@@ -142,7 +159,7 @@ fn out_of_bounds_access_fails(test: &Test) -> CaseResult {
     }
     ktest_assert_eq!(test, buf.vmap_count()?, 0);
     drop(buf);
-    assert_released(test, &device, refs_before)
+    leaks.assert_released(test, &device)
 }
 
 ktest_suite!(

@@ -189,13 +189,7 @@ fn run_patch(tree: &Path, patch: &Path, reverse: bool) -> Result<()> {
     for dry_run in [true, false] {
         let mut command = Command::new("patch");
         command
-            .args([
-                "-p1",
-                "--batch",
-                "--forward",
-                "--no-backup-if-mismatch",
-                "--quiet",
-            ])
+            .args(["-p1", "--batch", "--forward", "--no-backup-if-mismatch", "--quiet"])
             .arg("-d")
             .arg(tree)
             .arg("-i")
@@ -206,7 +200,14 @@ fn run_patch(tree: &Path, patch: &Path, reverse: bool) -> Result<()> {
         if dry_run {
             command.arg("--dry-run");
         }
-        command::run(&mut command)?;
+        let out = command.output().context("cannot run patch")?;
+        if !out.status.success() {
+            bail!(
+                "patch {}: {}",
+                if dry_run { "dry run failed" } else { "failed" },
+                String::from_utf8_lossy(&out.stdout).trim()
+            );
+        }
     }
     Ok(())
 }
