@@ -189,7 +189,13 @@ fn run_patch(tree: &Path, patch: &Path, reverse: bool) -> Result<()> {
     for dry_run in [true, false] {
         let mut command = Command::new("patch");
         command
-            .args(["-p1", "--batch", "--forward", "--no-backup-if-mismatch", "--quiet"])
+            .args([
+                "-p1",
+                "--batch",
+                "--forward",
+                "--no-backup-if-mismatch",
+                "--quiet",
+            ])
             .arg("-d")
             .arg(tree)
             .arg("-i")
