@@ -4,13 +4,18 @@
 //!
 //! C header: [`include/linux/dma-buf.h`](srctree/include/linux/dma-buf.h)
 
-use super::Mapping;
+use super::{Direction, Mapping};
 use crate::{
     bindings,
-    error::{to_result, Result},
+    error::{to_result, Error, Result},
     types::{AlwaysRefCounted, Opaque},
 };
-use core::ptr::{self, NonNull};
+use core::ptr::NonNull;
+
+/// `ETIMEDOUT`: fences did not signal in time. (`kernel::error::code` lacks it in 6.12.)
+pub fn etimedout() -> Error {
+    Error::from_errno(-i32::try_from(bindings::ETIMEDOUT).unwrap_or(i32::MAX))
+}
 
 /// A dma-buf (`struct dma_buf`).
 ///
@@ -62,11 +67,65 @@ impl DmaBuf {
     /// Takes the reservation lock (`dma_buf_vmap_unlocked()`). The dma-buf core counts nested
     /// maps: a buffer that is mapped already returns the same address without a new mapping.
     pub fn vmap(&self) -> Result<Vmap<'_>> {
+        let map = self.vmap_raw()?;
+        // INVARIANT: `map` is what `dma_buf_vmap_unlocked()` returned for `self`.
+        Ok(Vmap { buf: self, map })
+    }
+
+    /// Maps the whole buffer; the caller must hand the result to [`Self::vunmap_raw`].
+    pub(crate) fn vmap_raw(&self) -> Result<bindings::iosys_map> {
         let mut map = bindings::iosys_map::default();
         // SAFETY: By the type invariant the dma-buf is alive; `map` is a valid out parameter.
         to_result(unsafe { bindings::dma_buf_vmap_unlocked(self.as_raw(), &mut map) })?;
-        // INVARIANT: `map` is what `dma_buf_vmap_unlocked()` returned for `self`.
-        Ok(Vmap { buf: self, map })
+        Ok(map)
+    }
+
+    /// Undoes one [`Self::vmap_raw`].
+    ///
+    /// # Safety
+    ///
+    /// `map` must be a mapping returned by [`Self::vmap_raw`] for `self` that has not been
+    /// unmapped yet.
+    pub(crate) unsafe fn vunmap_raw(&self, mut map: bindings::iosys_map) {
+        // SAFETY: The caller passes a live mapping of `self`, the one `dma_buf_vunmap()` checks
+        // for, so its `BUG_ON()`s cannot trigger.
+        unsafe { bindings::dma_buf_vunmap_unlocked(self.as_raw(), &mut map) };
+    }
+
+    /// Waits, for at most `timeout_jiffies`, for the fences a CPU access in `direction` must
+    /// wait for. Interruptible.
+    ///
+    /// Fails with `ETIMEDOUT` if they did not signal in time and `ERESTARTSYS` on a signal.
+    pub(crate) fn wait_fences(&self, direction: Direction, timeout_jiffies: usize) -> Result {
+        // SAFETY: The dma-buf, and so its reservation object, is alive. No lock is held; the
+        // wait takes what it needs.
+        let left = unsafe {
+            bindings::dma_resv_wait_timeout(
+                self.resv(),
+                direction.resv_usage(),
+                true,
+                timeout_jiffies,
+            )
+        };
+        match left {
+            0 => Err(etimedout()),
+            left if left < 0 => Err(Error::from_errno(i32::try_from(left).unwrap_or(-1))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Prepares the buffer for CPU access in `direction` (`dma_buf_begin_cpu_access()`).
+    ///
+    /// Must be called without the reservation lock; may wait for fences.
+    pub(crate) fn begin_cpu_access(&self, direction: Direction) -> Result {
+        // SAFETY: The dma-buf is alive and no reservation lock is held by this thread.
+        to_result(unsafe { bindings::dma_buf_begin_cpu_access(self.as_raw(), direction.into()) })
+    }
+
+    /// Ends a CPU access begun with [`Self::begin_cpu_access`] in the same direction.
+    pub(crate) fn end_cpu_access(&self, direction: Direction) -> Result {
+        // SAFETY: The dma-buf is alive and no reservation lock is held by this thread.
+        to_result(unsafe { bindings::dma_buf_end_cpu_access(self.as_raw(), direction.into()) })
     }
 
     /// How many maps of the buffer are live (the dma-buf core's own count).
@@ -115,11 +174,8 @@ impl Vmap<'_> {
 
 impl Drop for Vmap<'_> {
     fn drop(&mut self) {
-        // SAFETY: By the type invariant `map` is the live mapping of `buf`, so this is the
-        // matching unmap `dma_buf_vunmap()` checks for.
-        unsafe {
-            bindings::dma_buf_vunmap_unlocked(self.buf.as_raw(), ptr::from_mut(&mut self.map))
-        };
+        // SAFETY: By the type invariant `map` is the live mapping of `buf`.
+        unsafe { self.buf.vunmap_raw(self.map) };
     }
 }
 

@@ -1,20 +1,38 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! CPU access to shared buffers through in-kernel dma-bufs.
+//! CPU access to shared buffers through in-kernel dma-bufs, with cached mappings.
 //!
 //! In-kernel DRM clients reach their buffers' memory through a [`DmaBuf`] exported without a
-//! file descriptor, never through GEM's vmap hooks. [`DmaBuf::vmap`] maps a whole buffer for the
-//! lifetime of a [`Vmap`] guard; the guard borrows the dma-buf, so the buffer cannot be released
-//! while it is mapped, and its drop hands back exactly the mapping `dma_buf_vmap()` returned, so
-//! the two `BUG_ON`s of `dma_buf_vunmap()` and of the dma-buf release cannot trigger.
+//! file descriptor, never through GEM's vmap hooks. Two ways to map one:
 //!
-//! A [`Mapping`] is the bounds-checked view of mapped memory, for system memory and I/O memory
-//! alike.
+//! - [`DmaBuf::vmap`] maps a buffer for the lifetime of a [`Vmap`] guard, which borrows the
+//!   dma-buf and hands back exactly the mapping `dma_buf_vmap()` returned, so neither `BUG_ON()`
+//!   of the dma-buf core (unmapping another address, releasing a mapped buffer) can trigger.
+//! - [`VmapCache`] implements the access protocol proposed on dri-devel in 2018: `vmap()`
+//!   declares intent, `begin_access()` returns the address quickly from a cached mapping and
+//!   holds the buffer in place, `end_access()` lets go, `vunmap_cached()` withdraws the intent.
+//!   Between accesses the cached mapping may be dropped ([`VmapCache::invalidate`]) and the next
+//!   access maps again, possibly elsewhere. [`CachedVmap`] is a user's handle that makes misuse
+//!   of the protocol fail to compile; [`Access`] is the guard that ends an access when dropped.
+//!
+//! A [`Mapping`] is the bounds-checked view of mapped memory, system or I/O.
 //!
 //! C header: [`include/linux/dma-buf.h`](srctree/include/linux/dma-buf.h)
 
+mod access;
+mod accessors;
+mod cache;
+mod cached_vmap;
+mod direction;
 mod dma_buf;
 mod mapping;
+mod stats;
 
-pub use dma_buf::{flush_deferred_releases, DmaBuf, Vmap};
+pub use access::Access;
+pub use accessors::MAX_CONCURRENT_ACCESSES;
+pub use cache::{Invalidation, VmapCache, DEFAULT_FENCE_TIMEOUT_MS};
+pub use cached_vmap::CachedVmap;
+pub use direction::Direction;
+pub use dma_buf::{etimedout, flush_deferred_releases, DmaBuf, Vmap};
 pub use mapping::Mapping;
+pub use stats::Stats;

@@ -2,7 +2,12 @@
 
 //! A running KUnit case: the handle KUnit passes in, and how a case fails.
 
-use crate::{bindings, error::Error, types::Opaque};
+use crate::{
+    alloc::AllocError,
+    bindings,
+    error::{code::ENOMEM, Error},
+    types::Opaque,
+};
 use core::{ffi::c_void, fmt, panic::Location, ptr};
 
 /// What a test case returns: `Ok(())` passes, any error fails the case.
@@ -27,6 +32,16 @@ impl From<Error> for CaseError {
     fn from(error: Error) -> Self {
         CaseError::Unexpected {
             error,
+            location: Location::caller(),
+        }
+    }
+}
+
+impl From<AllocError> for CaseError {
+    #[track_caller]
+    fn from(_: AllocError) -> Self {
+        CaseError::Unexpected {
+            error: ENOMEM,
             location: Location::caller(),
         }
     }

@@ -3,12 +3,12 @@
 //! The end-to-end path: a vgem shmem object, exported in-kernel as a dma-buf, mapped, written,
 //! read back and released, plus the bad input that must fail cleanly.
 
+use crate::common::{export_vgem_buffer, LeakCheck};
 use kernel::{
-    drm_client::{vgem, Device, GemObject, MAX_BUFFER_SIZE},
+    drm_client::{vgem, GemObject, MAX_BUFFER_SIZE},
     error::code::{E2BIG, EINVAL, ERANGE},
     ktest::{CaseResult, Test},
     ktest_assert, ktest_assert_eq, ktest_assert_err, ktest_suite,
-    vmap_cache::{flush_deferred_releases, DmaBuf},
 };
 
 /// Four pages, so that the pattern crosses page boundaries of the shmem object.
@@ -41,41 +41,10 @@ fn rows() -> impl Iterator<Item = (usize, usize)> {
         .take_while(|(_, offset)| offset + ROW_LEN <= BUFFER_SIZE)
 }
 
-/// The device's reference count before a case creates anything, to compare with at its end.
-///
-/// Releases still pending from an earlier case (a failed one returns early) are completed
-/// first, so they are not counted against this one.
-struct LeakCheck {
-    refs_before: u32,
-}
-
-impl LeakCheck {
-    fn new(device: &Device) -> Self {
-        flush_deferred_releases();
-        Self {
-            refs_before: device.ref_count(),
-        }
-    }
-
-    /// Checks that everything the case created is gone: no dma-buf holds the device any more.
-    fn assert_released(&self, test: &Test, device: &Device) -> CaseResult {
-        flush_deferred_releases();
-        ktest_assert_eq!(test, device.ref_count(), self.refs_before);
-        Ok(())
-    }
-}
-
-fn export_vgem_buffer(device: &Device) -> kernel::error::Result<kernel::types::ARef<DmaBuf>> {
-    let object = GemObject::new_shmem(device, BUFFER_SIZE)?;
-    // The dma-buf keeps the object alive; the object reference is dropped here, as a client
-    // that keeps no GEM handle does.
-    object.export()
-}
-
 fn pattern_roundtrip(test: &Test) -> CaseResult {
     let device = vgem::device()?;
     let leaks = LeakCheck::new(&device);
-    let buf = export_vgem_buffer(&device)?;
+    let buf = export_vgem_buffer(&device, BUFFER_SIZE)?;
     ktest_assert_eq!(test, buf.size(), BUFFER_SIZE);
     {
         let mut vmap = buf.vmap()?;
@@ -105,7 +74,7 @@ fn pattern_roundtrip(test: &Test) -> CaseResult {
 fn nested_vmaps_are_counted(test: &Test) -> CaseResult {
     let device = vgem::device()?;
     let leaks = LeakCheck::new(&device);
-    let buf = export_vgem_buffer(&device)?;
+    let buf = export_vgem_buffer(&device, BUFFER_SIZE)?;
     let mut outer = buf.vmap()?;
     outer.memory().write(0, b"outer")?;
     {
@@ -144,7 +113,7 @@ fn absurd_size_is_e2big(test: &Test) -> CaseResult {
 fn out_of_bounds_access_fails(test: &Test) -> CaseResult {
     let device = vgem::device()?;
     let leaks = LeakCheck::new(&device);
-    let buf = export_vgem_buffer(&device)?;
+    let buf = export_vgem_buffer(&device, BUFFER_SIZE)?;
     {
         let mut vmap = buf.vmap()?;
         let mut memory = vmap.memory();

@@ -5,4 +5,9 @@
 //! One file per suite; each uses only the safe API of `kernel::drm_client`,
 //! `kernel::vmap_cache` and `kernel::ktest`.
 
+mod common;
 mod dma_buf_vmap;
+mod vmap_cache;
+
+/// Prefix of this object's kernel log messages (a built-in object without `module!`).
+const __LOG_PREFIX: &[u8] = b"vmap_client_kunit\0";

@@ -1,0 +1,294 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The cached-vmap access protocol on a vgem buffer: caching, invalidation, teardown, misuse of
+//! the run-time API, and concurrent users racing an invalidator.
+
+use crate::common::{export_vgem_buffer, LeakCheck};
+use kernel::{
+    drm_client::vgem,
+    error::code::{EBUSY, EINVAL},
+    ktest::{CaseResult, Test},
+    ktest_assert, ktest_assert_eq, ktest_assert_err, ktest_suite,
+    new_condvar, new_mutex,
+    prelude::*,
+    sync::{Arc, CondVar, Mutex},
+    vmap_cache::{CachedVmap, Direction, Invalidation, VmapCache},
+    workqueue,
+};
+
+const BUFFER_SIZE: usize = 16 * 4096;
+
+fn new_cache(device: &kernel::drm_client::Device) -> Result<Arc<VmapCache>> {
+    VmapCache::new(export_vgem_buffer(device, BUFFER_SIZE)?)
+}
+
+fn cold_then_warm_access(test: &Test) -> CaseResult {
+    let device = vgem::device()?;
+    let leaks = LeakCheck::new(&device);
+    let cache = new_cache(&device)?;
+    let mut user = CachedVmap::new(cache.clone())?;
+    ktest_assert_eq!(test, cache.buffer().vmap_count()?, 0);
+    let first = {
+        let mut access = user.begin_access(Direction::Write)?;
+        access.memory().write(100, b"cached")?;
+        access.generation()
+    };
+    let cold = cache.stats();
+    ktest_assert_eq!(test, (cold.misses, cold.hits, cold.generation), (1, 0, 1));
+    // The mapping outlives the access: that is the cache.
+    ktest_assert_eq!(test, cache.buffer().vmap_count()?, 1);
+    {
+        let mut access = user.begin_access(Direction::Read)?;
+        let mut word = [0u8; 6];
+        access.memory().read(100, &mut word)?;
+        ktest_assert_eq!(test, &word, b"cached");
+        ktest_assert_eq!(test, access.generation(), first);
+    }
+    let warm = cache.stats();
+    ktest_assert_eq!(test, (warm.misses, warm.hits, warm.unmaps), (1, 1, 0));
+    ktest_assert_eq!(test, cache.buffer().vmap_count()?, 1);
+    user.vunmap_cached()?;
+    ktest_assert_eq!(test, cache.buffer().vmap_count()?, 0);
+    ktest_assert_eq!(test, cache.stats().unmaps, 1);
+    drop(cache);
+    leaks.assert_released(test, &device)
+}
+
+fn invalidation_remaps(test: &Test) -> CaseResult {
+    let device = vgem::device()?;
+    let leaks = LeakCheck::new(&device);
+    let cache = new_cache(&device)?;
+    let mut user = CachedVmap::new(cache.clone())?;
+    let first = {
+        let mut access = user.begin_access(Direction::Write)?;
+        access.memory().write(4095, b"across")?;
+        access.generation()
+    };
+    ktest_assert_eq!(test, cache.invalidate(), Invalidation::Unmapped);
+    ktest_assert_eq!(test, cache.buffer().vmap_count()?, 0);
+    ktest_assert_eq!(test, cache.invalidate(), Invalidation::NotMapped);
+    {
+        let mut access = user.begin_access(Direction::Read)?;
+        ktest_assert!(test, access.generation() != first);
+        let mut word = [0u8; 6];
+        access.memory().read(4095, &mut word)?;
+        ktest_assert_eq!(test, &word, b"across");
+    }
+    let stats = cache.stats();
+    ktest_assert_eq!(test, (stats.misses, stats.invalidations, stats.unmaps), (2, 1, 1));
+    drop(user);
+    drop(cache);
+    leaks.assert_released(test, &device)
+}
+
+fn invalidation_waits_for_open_access(test: &Test) -> CaseResult {
+    let device = vgem::device()?;
+    let leaks = LeakCheck::new(&device);
+    let cache = new_cache(&device)?;
+    let mut user = CachedVmap::new(cache.clone())?;
+    {
+        let mut access = user.begin_access(Direction::ReadWrite)?;
+        ktest_assert_eq!(test, cache.invalidate(), Invalidation::Deferred);
+        // The open access keeps its mapping and the buffer in place.
+        ktest_assert_eq!(test, cache.buffer().vmap_count()?, 1);
+        access.memory().fill(0, BUFFER_SIZE, 0x5a)?;
+    }
+    ktest_assert_eq!(test, cache.buffer().vmap_count()?, 0);
+    ktest_assert_eq!(test, cache.stats().unmaps, 1);
+    {
+        let mut access = user.begin_access(Direction::Read)?;
+        ktest_assert_eq!(test, access.generation(), 2);
+        let mut byte = [0u8; 1];
+        access.memory().read(BUFFER_SIZE - 1, &mut byte)?;
+        ktest_assert_eq!(test, byte, [0x5a]);
+    }
+    drop(user);
+    drop(cache);
+    leaks.assert_released(test, &device)
+}
+
+fn dropping_a_warm_cache_unmaps(test: &Test) -> CaseResult {
+    let device = vgem::device()?;
+    let leaks = LeakCheck::new(&device);
+    let buffer = export_vgem_buffer(&device, BUFFER_SIZE)?;
+    let cache = VmapCache::new(buffer.clone())?;
+    // A user that never withdraws, and a warm mapping: teardown must still undo the vmap
+    // before the dma-buf can go, or its release would hit a BUG_ON.
+    cache.vmap()?;
+    drop(cache.begin_access(Direction::Write)?);
+    ktest_assert_eq!(test, buffer.vmap_count()?, 1);
+    drop(cache);
+    ktest_assert_eq!(test, buffer.vmap_count()?, 0);
+    drop(buffer);
+    leaks.assert_released(test, &device)
+}
+
+fn access_without_vmap_is_einval(test: &Test) -> CaseResult {
+    let device = vgem::device()?;
+    let cache = new_cache(&device)?;
+    ktest_assert_err!(test, cache.begin_access(Direction::Read).map(drop), EINVAL);
+    ktest_assert_eq!(test, cache.stats().misses, 0);
+    Ok(())
+}
+
+fn double_vunmap_cached_is_einval(test: &Test) -> CaseResult {
+    let device = vgem::device()?;
+    let cache = new_cache(&device)?;
+    cache.vmap()?;
+    cache.vunmap_cached()?;
+    ktest_assert_err!(test, cache.vunmap_cached(), EINVAL);
+    ktest_assert_eq!(test, cache.stats().users, 0);
+    Ok(())
+}
+
+fn access_after_vunmap_cached_is_einval(test: &Test) -> CaseResult {
+    let device = vgem::device()?;
+    let cache = new_cache(&device)?;
+    cache.vmap()?;
+    drop(cache.begin_access(Direction::Write)?);
+    cache.vunmap_cached()?;
+    ktest_assert_eq!(test, cache.buffer().vmap_count()?, 0);
+    ktest_assert_err!(test, cache.begin_access(Direction::Write).map(drop), EINVAL);
+    Ok(())
+}
+
+fn nested_access_is_ebusy(test: &Test) -> CaseResult {
+    let device = vgem::device()?;
+    let cache = new_cache(&device)?;
+    cache.vmap()?;
+    {
+        let _outer = cache.begin_access(Direction::Read)?;
+        ktest_assert_err!(test, cache.begin_access(Direction::Read).map(drop), EBUSY);
+        ktest_assert_eq!(test, cache.stats().open_accesses, 1);
+    }
+    ktest_assert_eq!(test, cache.stats().open_accesses, 0);
+    cache.vunmap_cached()?;
+    Ok(())
+}
+
+fn vunmap_cached_during_access_is_ebusy(test: &Test) -> CaseResult {
+    let device = vgem::device()?;
+    let cache = new_cache(&device)?;
+    cache.vmap()?;
+    {
+        let _access = cache.begin_access(Direction::Write)?;
+        ktest_assert_err!(test, cache.vunmap_cached(), EBUSY);
+        ktest_assert_eq!(test, cache.buffer().vmap_count()?, 1);
+    }
+    cache.vunmap_cached()?;
+    ktest_assert_eq!(test, cache.buffer().vmap_count()?, 0);
+    Ok(())
+}
+
+/// Workers that run at once, each on its own region of the buffer.
+const WORKERS: usize = 4;
+const ACCESSES_PER_WORKER: u32 = 200;
+
+/// How the workers report back.
+#[pin_data]
+struct Completion {
+    #[pin]
+    state: Mutex<WorkerTally>,
+    #[pin]
+    done: CondVar,
+}
+
+#[derive(Debug, Default)]
+struct WorkerTally {
+    finished: usize,
+    lost_writes: u32,
+    errors: u32,
+    first_error: Option<Error>,
+}
+
+/// One worker: write a counter into its region in every access and read it back.
+fn worker(cache: Arc<VmapCache>, completion: Arc<Completion>, index: usize) {
+    let offset = index * (BUFFER_SIZE / WORKERS);
+    let mut tally = WorkerTally::default();
+    match CachedVmap::new(cache) {
+        Ok(mut user) => {
+            for round in 0..ACCESSES_PER_WORKER {
+                let mut access = match user.begin_access(Direction::ReadWrite) {
+                    Ok(access) => access,
+                    Err(error) => {
+                        tally.errors += 1;
+                        tally.first_error.get_or_insert(error);
+                        continue;
+                    }
+                };
+                let mut memory = access.memory();
+                let mut back = [0u8; 4];
+                let written = memory.write(offset, &round.to_le_bytes());
+                let read = memory.read(offset, &mut back);
+                if written.is_err() || read.is_err() {
+                    tally.errors += 1;
+                } else if u32::from_le_bytes(back) != round {
+                    tally.lost_writes += 1;
+                }
+            }
+        }
+        Err(_) => tally.errors += 1,
+    }
+    let mut state = completion.state.lock();
+    state.finished += 1;
+    state.lost_writes += tally.lost_writes;
+    state.errors += tally.errors;
+    if state.first_error.is_none() {
+        state.first_error = tally.first_error;
+    }
+    completion.done.notify_all();
+}
+
+fn concurrent_users_and_invalidation(test: &Test) -> CaseResult {
+    let device = vgem::device()?;
+    let leaks = LeakCheck::new(&device);
+    let cache = new_cache(&device)?;
+    let completion = Arc::pin_init(
+        pin_init!(Completion {
+            state <- new_mutex!(WorkerTally::default()),
+            done <- new_condvar!(),
+        }),
+        GFP_KERNEL,
+    )?;
+    for index in 0..WORKERS {
+        let (cache, completion) = (cache.clone(), completion.clone());
+        workqueue::system_unbound()
+            .try_spawn(GFP_KERNEL, move || worker(cache, completion, index))?;
+    }
+    // Invalidate for as long as the workers run, a jiffy apart.
+    let mut invalidated = 0;
+    let mut state = completion.state.lock();
+    while state.finished < WORKERS {
+        if cache.invalidate() != Invalidation::NotMapped {
+            invalidated += 1;
+        }
+        let _ = completion.done.wait_interruptible_timeout(&mut state, 1);
+    }
+    ktest_assert_eq!(test, (state.lost_writes, state.errors, state.first_error), (0, 0, None));
+    ktest_assert!(test, invalidated > 0);
+    drop(state);
+    let stats = cache.stats();
+    let accesses = u64::from(ACCESSES_PER_WORKER) * WORKERS as u64;
+    ktest_assert_eq!(test, stats.hits + stats.misses, accesses);
+    ktest_assert_eq!(test, (stats.open_accesses, stats.users), (0, 0));
+    ktest_assert!(test, stats.misses >= 1 && stats.misses <= invalidated + 1);
+    ktest_assert_eq!(test, cache.buffer().vmap_count()?, 0);
+    drop(cache);
+    leaks.assert_released(test, &device)
+}
+
+ktest_suite!(
+    drm_vmap_client_vmap_cache,
+    [
+        cold_then_warm_access,
+        invalidation_remaps,
+        invalidation_waits_for_open_access,
+        dropping_a_warm_cache_unmaps,
+        access_without_vmap_is_einval,
+        double_vunmap_cached_is_einval,
+        access_after_vunmap_cached_is_einval,
+        nested_access_is_ebusy,
+        vunmap_cached_during_access_is_ebusy,
+        concurrent_users_and_invalidation,
+    ]
+);

@@ -1,0 +1,25 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Counters of a [`VmapCache`](super::VmapCache), for tests and the benchmark.
+
+/// A snapshot of a cache's counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Accesses that found the mapping cached (no vmap).
+    pub hits: u64,
+    /// Accesses that had to map the buffer (`dma_buf_vmap()`).
+    pub misses: u64,
+    /// Cached mappings dropped by [`VmapCache::invalidate`](super::VmapCache::invalidate).
+    pub invalidations: u64,
+    /// Mappings undone (`dma_buf_vunmap()`), for any reason.
+    pub unmaps: u64,
+    /// Accesses that failed to begin (fence timeout, signal, coherency error).
+    pub failed_accesses: u64,
+    /// Accesses open right now.
+    pub open_accesses: u32,
+    /// Users that declared intent ([`VmapCache::vmap`](super::VmapCache::vmap)) and have not
+    /// withdrawn it.
+    pub users: u32,
+    /// The generation of the current mapping: bumped by every new mapping, 0 before the first.
+    pub generation: u64,
+}
