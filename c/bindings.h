@@ -14,6 +14,7 @@
 #include <drm/drm_vgem.h>
 #include <kunit/assert.h>
 #include <linux/dma-buf.h>
+#include <linux/dma-fence.h>
 #include <linux/dma-resv.h>
 #include <linux/file.h>
 #include <linux/iosys-map.h>

@@ -8,6 +8,7 @@
 
 #include <drm/drm_gem.h>
 #include <linux/dma-buf.h>
+#include <linux/dma-fence.h>
 #include <linux/dma-resv.h>
 #include <linux/iosys-map.h>
 
@@ -57,4 +58,9 @@ void rust_helper_iosys_map_memset(struct iosys_map *dst, size_t offset,
 unsigned int rust_helper_kref_read(const struct kref *kref)
 {
 	return kref_read(kref);
+}
+
+void rust_helper_dma_fence_put(struct dma_fence *fence)
+{
+	dma_fence_put(fence);
 }

@@ -43,7 +43,11 @@ impl Accessors {
         if self.slots.contains(&Some(task)) {
             return Err(EBUSY);
         }
-        let free = self.slots.iter_mut().find(|slot| slot.is_none()).ok_or(EAGAIN)?;
+        let free = self
+            .slots
+            .iter_mut()
+            .find(|slot| slot.is_none())
+            .ok_or(EAGAIN)?;
         *free = Some(task);
         Ok(())
     }

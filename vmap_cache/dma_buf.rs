@@ -142,7 +142,7 @@ impl DmaBuf {
         Ok(count)
     }
 
-    fn resv(&self) -> *mut bindings::dma_resv {
+    pub(crate) fn resv(&self) -> *mut bindings::dma_resv {
         // SAFETY: By the type invariant the dma-buf is alive; `resv` is set at export.
         unsafe { (*self.as_raw()).resv }
     }

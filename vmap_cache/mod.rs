@@ -25,6 +25,7 @@ mod cache;
 mod cached_vmap;
 mod direction;
 mod dma_buf;
+mod fence;
 mod mapping;
 mod stats;
 
@@ -34,5 +35,6 @@ pub use cache::{Invalidation, VmapCache, DEFAULT_FENCE_TIMEOUT_MS};
 pub use cached_vmap::CachedVmap;
 pub use direction::Direction;
 pub use dma_buf::{etimedout, flush_deferred_releases, DmaBuf, Vmap};
+pub use fence::ManualFence;
 pub use mapping::Mapping;
 pub use stats::Stats;

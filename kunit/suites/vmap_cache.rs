@@ -8,11 +8,10 @@ use kernel::{
     drm_client::vgem,
     error::code::{EBUSY, EINVAL},
     ktest::{CaseResult, Test},
-    ktest_assert, ktest_assert_eq, ktest_assert_err, ktest_suite,
-    new_condvar, new_mutex,
+    ktest_assert, ktest_assert_eq, ktest_assert_err, ktest_suite, new_condvar, new_mutex,
     prelude::*,
     sync::{Arc, CondVar, Mutex},
-    vmap_cache::{CachedVmap, Direction, Invalidation, VmapCache},
+    vmap_cache::{etimedout, CachedVmap, Direction, Invalidation, ManualFence, VmapCache},
     workqueue,
 };
 
@@ -75,7 +74,11 @@ fn invalidation_remaps(test: &Test) -> CaseResult {
         ktest_assert_eq!(test, &word, b"across");
     }
     let stats = cache.stats();
-    ktest_assert_eq!(test, (stats.misses, stats.invalidations, stats.unmaps), (2, 1, 1));
+    ktest_assert_eq!(
+        test,
+        (stats.misses, stats.invalidations, stats.unmaps),
+        (2, 1, 1)
+    );
     drop(user);
     drop(cache);
     leaks.assert_released(test, &device)
@@ -125,35 +128,42 @@ fn dropping_a_warm_cache_unmaps(test: &Test) -> CaseResult {
 
 fn access_without_vmap_is_einval(test: &Test) -> CaseResult {
     let device = vgem::device()?;
+    let leaks = LeakCheck::new(&device);
     let cache = new_cache(&device)?;
     ktest_assert_err!(test, cache.begin_access(Direction::Read).map(drop), EINVAL);
     ktest_assert_eq!(test, cache.stats().misses, 0);
-    Ok(())
+    drop(cache);
+    leaks.assert_released(test, &device)
 }
 
 fn double_vunmap_cached_is_einval(test: &Test) -> CaseResult {
     let device = vgem::device()?;
+    let leaks = LeakCheck::new(&device);
     let cache = new_cache(&device)?;
     cache.vmap()?;
     cache.vunmap_cached()?;
     ktest_assert_err!(test, cache.vunmap_cached(), EINVAL);
     ktest_assert_eq!(test, cache.stats().users, 0);
-    Ok(())
+    drop(cache);
+    leaks.assert_released(test, &device)
 }
 
 fn access_after_vunmap_cached_is_einval(test: &Test) -> CaseResult {
     let device = vgem::device()?;
+    let leaks = LeakCheck::new(&device);
     let cache = new_cache(&device)?;
     cache.vmap()?;
     drop(cache.begin_access(Direction::Write)?);
     cache.vunmap_cached()?;
     ktest_assert_eq!(test, cache.buffer().vmap_count()?, 0);
     ktest_assert_err!(test, cache.begin_access(Direction::Write).map(drop), EINVAL);
-    Ok(())
+    drop(cache);
+    leaks.assert_released(test, &device)
 }
 
 fn nested_access_is_ebusy(test: &Test) -> CaseResult {
     let device = vgem::device()?;
+    let leaks = LeakCheck::new(&device);
     let cache = new_cache(&device)?;
     cache.vmap()?;
     {
@@ -163,11 +173,13 @@ fn nested_access_is_ebusy(test: &Test) -> CaseResult {
     }
     ktest_assert_eq!(test, cache.stats().open_accesses, 0);
     cache.vunmap_cached()?;
-    Ok(())
+    drop(cache);
+    leaks.assert_released(test, &device)
 }
 
 fn vunmap_cached_during_access_is_ebusy(test: &Test) -> CaseResult {
     let device = vgem::device()?;
+    let leaks = LeakCheck::new(&device);
     let cache = new_cache(&device)?;
     cache.vmap()?;
     {
@@ -177,7 +189,31 @@ fn vunmap_cached_during_access_is_ebusy(test: &Test) -> CaseResult {
     }
     cache.vunmap_cached()?;
     ktest_assert_eq!(test, cache.buffer().vmap_count()?, 0);
-    Ok(())
+    drop(cache);
+    leaks.assert_released(test, &device)
+}
+
+fn unsignalled_fence_times_out(test: &Test) -> CaseResult {
+    let device = vgem::device()?;
+    let leaks = LeakCheck::new(&device);
+    let cache = VmapCache::with_fence_timeout(export_vgem_buffer(&device, BUFFER_SIZE)?, 100)?;
+    let mut user = CachedVmap::new(cache.clone())?;
+    let fence = ManualFence::new()?;
+    fence.attach_as_writer(cache.buffer())?;
+    ktest_assert_err!(
+        test,
+        user.begin_access(Direction::Read).map(drop),
+        etimedout()
+    );
+    let stats = cache.stats();
+    ktest_assert_eq!(test, (stats.failed_accesses, stats.open_accesses), (1, 0));
+    fence.signal();
+    drop(user.begin_access(Direction::Read)?);
+    ktest_assert_eq!(test, cache.stats().failed_accesses, 1);
+    drop(fence);
+    drop(user);
+    drop(cache);
+    leaks.assert_released(test, &device)
 }
 
 /// Workers that run at once, each on its own region of the buffer.
@@ -264,7 +300,11 @@ fn concurrent_users_and_invalidation(test: &Test) -> CaseResult {
         }
         let _ = completion.done.wait_interruptible_timeout(&mut state, 1);
     }
-    ktest_assert_eq!(test, (state.lost_writes, state.errors, state.first_error), (0, 0, None));
+    ktest_assert_eq!(
+        test,
+        (state.lost_writes, state.errors, state.first_error),
+        (0, 0, None)
+    );
     ktest_assert!(test, invalidated > 0);
     drop(state);
     let stats = cache.stats();
@@ -289,6 +329,7 @@ ktest_suite!(
         access_after_vunmap_cached_is_einval,
         nested_access_is_ebusy,
         vunmap_cached_during_access_is_ebusy,
+        unsignalled_fence_times_out,
         concurrent_users_and_invalidation,
     ]
 );

@@ -32,7 +32,11 @@ pub fn make(paths: &Paths, flavour: Flavour, targets: &[&str], step: &str) -> Re
         .arg(format!("O={}", paths.build(flavour).display()))
         .args(["LLVM=1", "CC=ccache clang", "CLIPPY=1"])
         .arg(format!("-j{}", jobs()))
-        .args(targets);
+        .args(targets)
+        // ccache keys on the compiler's arguments, which hold absolute paths: relative to the
+        // work directory, a tree in another work directory hits the same cache entries.
+        .env("CCACHE_BASEDIR", &paths.work)
+        .env("CCACHE_NOHASHDIR", "1");
     command::run_logged(step, &mut make, &log)
 }
 
