@@ -16,6 +16,7 @@ mod qemu;
 mod run;
 mod setup;
 mod test;
+mod worklock;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -70,6 +71,10 @@ fn main() {
 
 fn dispatch(cli: Cli) -> Result<()> {
     let paths = Paths::new(cli.workdir)?;
+    let _lock = match cli.command {
+        Action::Setup | Action::Overlay { list: true, .. } => None,
+        _ => Some(worklock::acquire(&paths.work)?),
+    };
     match cli.command {
         Action::Setup => setup::ensure_prerequisites(),
         Action::Overlay { list: true, .. } => {
