@@ -203,6 +203,9 @@ impl VmapCache {
 
     /// Drops the cached mapping now, or when the last open access ends.
     ///
+    /// Until then the stale mapping keeps serving new accesses: the dma-buf core has one mapping
+    /// per buffer, so no fresh one can exist while it is in use.
+    ///
     /// This is what an exporter's move (eviction, relocation) must cause, and what tests and
     /// memory pressure use: the next access maps the buffer again.
     pub fn invalidate(&self) -> Invalidation {

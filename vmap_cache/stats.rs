@@ -13,7 +13,8 @@ pub struct Stats {
     pub invalidations: u64,
     /// Mappings undone (`dma_buf_vunmap()`), for any reason.
     pub unmaps: u64,
-    /// Accesses that failed to begin (fence timeout, signal, coherency error).
+    /// Accesses that failed to begin (fence timeout, signal, mapping or coherency error), and
+    /// accesses whose `dma_buf_end_cpu_access()` failed.
     pub failed_accesses: u64,
     /// Accesses open right now.
     pub open_accesses: u32,

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! What several suites need: a vgem buffer exported as a dma-buf, and a leak check.
+//! Fixtures shared by the suites: vgem's device or a vgem buffer for the length of a case, with
+//! a check at its end that everything the case created was released.
 
 use kernel::{
-    drm_client::{Device, GemObject},
+    drm_client::{vgem, Device, GemObject},
     error::Result,
     ktest::{CaseResult, Test},
     ktest_assert_eq,
@@ -19,26 +20,29 @@ pub(crate) fn export_vgem_buffer(device: &Device, size: usize) -> Result<ARef<Dm
     GemObject::new_shmem(device, size)?.export()
 }
 
-/// The device's reference count before a case creates anything, to compare with at its end.
+/// Runs `body` with vgem's device, then checks that no dma-buf it made still holds the device.
 ///
-/// Releases still pending from an earlier case (a failed one returns early) are completed
-/// first, so they are not counted against this one.
-pub(crate) struct LeakCheck {
-    refs_before: u32,
+/// Every dma-buf holds a reference to its device until it is released, so the device's count
+/// before and after tells whether anything leaked. Releases still pending from an earlier case
+/// (a failed one returns early) are completed before the first count.
+pub(crate) fn with_vgem_device(
+    test: &Test,
+    body: impl FnOnce(&Device) -> CaseResult,
+) -> CaseResult {
+    let device = vgem::device()?;
+    flush_deferred_releases();
+    let refs_before = device.ref_count();
+    body(&device)?;
+    flush_deferred_releases();
+    ktest_assert_eq!(test, device.ref_count(), refs_before);
+    Ok(())
 }
 
-impl LeakCheck {
-    pub(crate) fn new(device: &Device) -> Self {
-        flush_deferred_releases();
-        Self {
-            refs_before: device.ref_count(),
-        }
-    }
-
-    /// Checks that everything the case created is gone: no dma-buf holds the device any more.
-    pub(crate) fn assert_released(&self, test: &Test, device: &Device) -> CaseResult {
-        flush_deferred_releases();
-        ktest_assert_eq!(test, device.ref_count(), self.refs_before);
-        Ok(())
-    }
+/// Runs `body` with a fresh vgem buffer of `size` bytes; see [`with_vgem_device`].
+pub(crate) fn with_vgem_buffer(
+    test: &Test,
+    size: usize,
+    body: impl FnOnce(ARef<DmaBuf>) -> CaseResult,
+) -> CaseResult {
+    with_vgem_device(test, |device| body(export_vgem_buffer(device, size)?))
 }

@@ -3,9 +3,9 @@
 //! The end-to-end path: a vgem shmem object, exported in-kernel as a dma-buf, mapped, written,
 //! read back and released, plus the bad input that must fail cleanly.
 
-use crate::common::{export_vgem_buffer, LeakCheck};
+use crate::common::{with_vgem_buffer, with_vgem_device};
 use kernel::{
-    drm_client::{vgem, GemObject, MAX_BUFFER_SIZE},
+    drm_client::{GemObject, MAX_BUFFER_SIZE},
     error::code::{E2BIG, EINVAL, ERANGE},
     ktest::{CaseResult, Test},
     ktest_assert, ktest_assert_eq, ktest_assert_err, ktest_suite,
@@ -42,93 +42,87 @@ fn rows() -> impl Iterator<Item = (usize, usize)> {
 }
 
 fn pattern_roundtrip(test: &Test) -> CaseResult {
-    let device = vgem::device()?;
-    let leaks = LeakCheck::new(&device);
-    let buf = export_vgem_buffer(&device, BUFFER_SIZE)?;
-    ktest_assert_eq!(test, buf.size(), BUFFER_SIZE);
-    {
-        let mut vmap = buf.vmap()?;
-        ktest_assert_eq!(test, buf.vmap_count()?, 1);
-        ktest_assert!(test, !vmap.is_iomem());
-        let mut memory = vmap.memory();
-        memory.fill(0, BUFFER_SIZE, 0)?;
-        for (row, offset) in rows() {
-            memory.write(offset, &pattern_row(row))?;
+    with_vgem_buffer(test, BUFFER_SIZE, |buf| {
+        ktest_assert_eq!(test, buf.size(), BUFFER_SIZE);
+        {
+            let mut vmap = buf.vmap()?;
+            ktest_assert_eq!(test, buf.vmap_count()?, 1);
+            ktest_assert!(test, !vmap.is_iomem());
+            let mut memory = vmap.memory();
+            memory.fill(0, BUFFER_SIZE, 0)?;
+            for (row, offset) in rows() {
+                memory.write(offset, &pattern_row(row))?;
+            }
+            let mut readback = [0u8; ROW_LEN];
+            memory.read(0, &mut readback)?;
+            ktest_assert_eq!(test, &readback[..], EXPECTED_ROW_0);
+            for (row, offset) in rows() {
+                memory.read(offset, &mut readback)?;
+                ktest_assert_eq!(test, readback, pattern_row(row));
+            }
+            let mut gap = [0xffu8; 8];
+            memory.read(ROW_LEN, &mut gap)?;
+            ktest_assert_eq!(test, gap, [0u8; 8]);
         }
-        let mut readback = [0u8; ROW_LEN];
-        memory.read(0, &mut readback)?;
-        ktest_assert_eq!(test, &readback[..], EXPECTED_ROW_0);
-        for (row, offset) in rows() {
-            memory.read(offset, &mut readback)?;
-            ktest_assert_eq!(test, readback, pattern_row(row));
-        }
-        let mut gap = [0xffu8; 8];
-        memory.read(ROW_LEN, &mut gap)?;
-        ktest_assert_eq!(test, gap, [0u8; 8]);
-    }
-    ktest_assert_eq!(test, buf.vmap_count()?, 0);
-    drop(buf);
-    leaks.assert_released(test, &device)
+        ktest_assert_eq!(test, buf.vmap_count()?, 0);
+        Ok(())
+    })
 }
 
 fn nested_vmaps_are_counted(test: &Test) -> CaseResult {
-    let device = vgem::device()?;
-    let leaks = LeakCheck::new(&device);
-    let buf = export_vgem_buffer(&device, BUFFER_SIZE)?;
-    let mut outer = buf.vmap()?;
-    outer.memory().write(0, b"outer")?;
-    {
-        let mut inner = buf.vmap()?;
-        ktest_assert_eq!(test, buf.vmap_count()?, 2);
-        let mut word = [0u8; 5];
-        inner.memory().read(0, &mut word)?;
-        ktest_assert_eq!(test, &word, b"outer");
-    }
-    ktest_assert_eq!(test, buf.vmap_count()?, 1);
-    drop(outer);
-    ktest_assert_eq!(test, buf.vmap_count()?, 0);
-    drop(buf);
-    leaks.assert_released(test, &device)
+    with_vgem_buffer(test, BUFFER_SIZE, |buf| {
+        let mut outer = buf.vmap()?;
+        outer.memory().write(0, b"outer")?;
+        {
+            let mut inner = buf.vmap()?;
+            ktest_assert_eq!(test, buf.vmap_count()?, 2);
+            let mut word = [0u8; 5];
+            inner.memory().read(0, &mut word)?;
+            ktest_assert_eq!(test, &word, b"outer");
+        }
+        ktest_assert_eq!(test, buf.vmap_count()?, 1);
+        drop(outer);
+        ktest_assert_eq!(test, buf.vmap_count()?, 0);
+        Ok(())
+    })
 }
 
 fn zero_size_is_einval(test: &Test) -> CaseResult {
-    let device = vgem::device()?;
-    let leaks = LeakCheck::new(&device);
-    ktest_assert_err!(test, GemObject::new_shmem(&device, 0), EINVAL);
-    leaks.assert_released(test, &device)
+    with_vgem_device(test, |device| {
+        ktest_assert_err!(test, GemObject::new_shmem(device, 0), EINVAL);
+        Ok(())
+    })
 }
 
 fn absurd_size_is_e2big(test: &Test) -> CaseResult {
-    let device = vgem::device()?;
-    let leaks = LeakCheck::new(&device);
-    ktest_assert_err!(
-        test,
-        GemObject::new_shmem(&device, MAX_BUFFER_SIZE + 1),
-        E2BIG
-    );
-    ktest_assert_err!(test, GemObject::new_shmem(&device, usize::MAX), E2BIG);
-    leaks.assert_released(test, &device)
+    with_vgem_device(test, |device| {
+        ktest_assert_err!(
+            test,
+            GemObject::new_shmem(device, MAX_BUFFER_SIZE + 1),
+            E2BIG
+        );
+        ktest_assert_err!(test, GemObject::new_shmem(device, usize::MAX), E2BIG);
+        Ok(())
+    })
 }
 
 fn out_of_bounds_access_fails(test: &Test) -> CaseResult {
-    let device = vgem::device()?;
-    let leaks = LeakCheck::new(&device);
-    let buf = export_vgem_buffer(&device, BUFFER_SIZE)?;
-    {
-        let mut vmap = buf.vmap()?;
-        let mut memory = vmap.memory();
-        let mut byte = [0u8; 1];
-        ktest_assert_err!(test, memory.write(BUFFER_SIZE, &byte), ERANGE);
-        ktest_assert_err!(test, memory.read(BUFFER_SIZE, &mut byte), ERANGE);
-        ktest_assert_err!(test, memory.write(usize::MAX, &byte), ERANGE);
-        ktest_assert_err!(test, memory.fill(1, BUFFER_SIZE, 0), ERANGE);
-        ktest_assert_err!(test, memory.write(0, &[]), EINVAL);
-        ktest_assert_err!(test, memory.fill(0, 0, 0), EINVAL);
-        memory.write(BUFFER_SIZE - 1, &byte)?;
-    }
-    ktest_assert_eq!(test, buf.vmap_count()?, 0);
-    drop(buf);
-    leaks.assert_released(test, &device)
+    with_vgem_buffer(test, BUFFER_SIZE, |buf| {
+        {
+            let mut vmap = buf.vmap()?;
+            let mut memory = vmap.memory();
+            let mut byte = [0u8; 1];
+            ktest_assert_err!(test, memory.write(BUFFER_SIZE, &byte), ERANGE);
+            ktest_assert_err!(test, memory.read(BUFFER_SIZE, &mut byte), ERANGE);
+            ktest_assert_err!(test, memory.write(usize::MAX, &byte), ERANGE);
+            ktest_assert_err!(test, memory.fill(1, BUFFER_SIZE, 0), ERANGE);
+            ktest_assert_err!(test, memory.write(0, &[]), EINVAL);
+            ktest_assert_err!(test, memory.fill(0, 0, 0), EINVAL);
+            memory.write(BUFFER_SIZE - 1, &byte)?;
+        }
+        ktest_assert_eq!(test, buf.vmap_count()?, 0);
+        Ok(())
+    })
 }
 
 ktest_suite!(

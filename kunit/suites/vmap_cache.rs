@@ -3,217 +3,195 @@
 //! The cached-vmap access protocol on a vgem buffer: caching, invalidation, teardown, misuse of
 //! the run-time API, and concurrent users racing an invalidator.
 
-use crate::common::{export_vgem_buffer, LeakCheck};
+use crate::common::with_vgem_buffer;
 use kernel::{
-    drm_client::vgem,
     error::code::{EBUSY, EINVAL},
     ktest::{CaseResult, Test},
     ktest_assert, ktest_assert_eq, ktest_assert_err, ktest_suite, new_condvar, new_mutex,
     prelude::*,
-    sync::{Arc, CondVar, Mutex},
+    sync::{Arc, CondVar, CondVarTimeoutResult, Mutex},
+    time::msecs_to_jiffies,
     vmap_cache::{etimedout, CachedVmap, Direction, Invalidation, ManualFence, VmapCache},
     workqueue,
 };
 
 const BUFFER_SIZE: usize = 16 * 4096;
 
-fn new_cache(device: &kernel::drm_client::Device) -> Result<Arc<VmapCache>> {
-    VmapCache::new(export_vgem_buffer(device, BUFFER_SIZE)?)
+/// Runs `body` with a cache of a fresh vgem buffer; checks for leaks after the cache is gone.
+fn with_cache(test: &Test, body: impl FnOnce(&Arc<VmapCache>) -> CaseResult) -> CaseResult {
+    with_vgem_buffer(test, BUFFER_SIZE, |buf| body(&VmapCache::new(buf)?))
 }
 
 fn cold_then_warm_access(test: &Test) -> CaseResult {
-    let device = vgem::device()?;
-    let leaks = LeakCheck::new(&device);
-    let cache = new_cache(&device)?;
-    let mut user = CachedVmap::new(cache.clone())?;
-    ktest_assert_eq!(test, cache.buffer().vmap_count()?, 0);
-    let first = {
-        let mut access = user.begin_access(Direction::Write)?;
-        access.memory().write(100, b"cached")?;
-        access.generation()
-    };
-    let cold = cache.stats();
-    ktest_assert_eq!(test, (cold.misses, cold.hits, cold.generation), (1, 0, 1));
-    // The mapping outlives the access: that is the cache.
-    ktest_assert_eq!(test, cache.buffer().vmap_count()?, 1);
-    {
-        let mut access = user.begin_access(Direction::Read)?;
-        let mut word = [0u8; 6];
-        access.memory().read(100, &mut word)?;
-        ktest_assert_eq!(test, &word, b"cached");
-        ktest_assert_eq!(test, access.generation(), first);
-    }
-    let warm = cache.stats();
-    ktest_assert_eq!(test, (warm.misses, warm.hits, warm.unmaps), (1, 1, 0));
-    ktest_assert_eq!(test, cache.buffer().vmap_count()?, 1);
-    user.vunmap_cached()?;
-    ktest_assert_eq!(test, cache.buffer().vmap_count()?, 0);
-    ktest_assert_eq!(test, cache.stats().unmaps, 1);
-    drop(cache);
-    leaks.assert_released(test, &device)
+    with_cache(test, |cache| {
+        let mut user = CachedVmap::new(cache.clone())?;
+        ktest_assert_eq!(test, cache.buffer().vmap_count()?, 0);
+        let first = {
+            let mut access = user.begin_access(Direction::Write)?;
+            access.memory().write(100, b"cached")?;
+            access.generation()
+        };
+        let cold = cache.stats();
+        ktest_assert_eq!(test, (cold.misses, cold.hits, cold.generation), (1, 0, 1));
+        // The mapping outlives the access: that is the cache.
+        ktest_assert_eq!(test, cache.buffer().vmap_count()?, 1);
+        {
+            let mut access = user.begin_access(Direction::Read)?;
+            let mut word = [0u8; 6];
+            access.memory().read(100, &mut word)?;
+            ktest_assert_eq!(test, &word, b"cached");
+            ktest_assert_eq!(test, access.generation(), first);
+        }
+        let warm = cache.stats();
+        ktest_assert_eq!(test, (warm.misses, warm.hits, warm.unmaps), (1, 1, 0));
+        ktest_assert_eq!(test, cache.buffer().vmap_count()?, 1);
+        user.vunmap_cached()?;
+        ktest_assert_eq!(test, cache.buffer().vmap_count()?, 0);
+        ktest_assert_eq!(test, cache.stats().unmaps, 1);
+        Ok(())
+    })
 }
 
 fn invalidation_remaps(test: &Test) -> CaseResult {
-    let device = vgem::device()?;
-    let leaks = LeakCheck::new(&device);
-    let cache = new_cache(&device)?;
-    let mut user = CachedVmap::new(cache.clone())?;
-    let first = {
-        let mut access = user.begin_access(Direction::Write)?;
-        access.memory().write(4095, b"across")?;
-        access.generation()
-    };
-    ktest_assert_eq!(test, cache.invalidate(), Invalidation::Unmapped);
-    ktest_assert_eq!(test, cache.buffer().vmap_count()?, 0);
-    ktest_assert_eq!(test, cache.invalidate(), Invalidation::NotMapped);
-    {
-        let mut access = user.begin_access(Direction::Read)?;
-        ktest_assert!(test, access.generation() != first);
-        let mut word = [0u8; 6];
-        access.memory().read(4095, &mut word)?;
-        ktest_assert_eq!(test, &word, b"across");
-    }
-    let stats = cache.stats();
-    ktest_assert_eq!(
-        test,
-        (stats.misses, stats.invalidations, stats.unmaps),
-        (2, 1, 1)
-    );
-    drop(user);
-    drop(cache);
-    leaks.assert_released(test, &device)
+    with_cache(test, |cache| {
+        let mut user = CachedVmap::new(cache.clone())?;
+        let first = {
+            let mut access = user.begin_access(Direction::Write)?;
+            access.memory().write(4095, b"across")?;
+            access.generation()
+        };
+        ktest_assert_eq!(test, cache.invalidate(), Invalidation::Unmapped);
+        ktest_assert_eq!(test, cache.buffer().vmap_count()?, 0);
+        ktest_assert_eq!(test, cache.invalidate(), Invalidation::NotMapped);
+        {
+            let mut access = user.begin_access(Direction::Read)?;
+            ktest_assert!(test, access.generation() != first);
+            let mut word = [0u8; 6];
+            access.memory().read(4095, &mut word)?;
+            ktest_assert_eq!(test, &word, b"across");
+        }
+        let stats = cache.stats();
+        ktest_assert_eq!(
+            test,
+            (stats.misses, stats.invalidations, stats.unmaps),
+            (2, 1, 1)
+        );
+        Ok(())
+    })
 }
 
 fn invalidation_waits_for_open_access(test: &Test) -> CaseResult {
-    let device = vgem::device()?;
-    let leaks = LeakCheck::new(&device);
-    let cache = new_cache(&device)?;
-    let mut user = CachedVmap::new(cache.clone())?;
-    {
-        let mut access = user.begin_access(Direction::ReadWrite)?;
-        ktest_assert_eq!(test, cache.invalidate(), Invalidation::Deferred);
-        // The open access keeps its mapping and the buffer in place.
-        ktest_assert_eq!(test, cache.buffer().vmap_count()?, 1);
-        access.memory().fill(0, BUFFER_SIZE, 0x5a)?;
-    }
-    ktest_assert_eq!(test, cache.buffer().vmap_count()?, 0);
-    ktest_assert_eq!(test, cache.stats().unmaps, 1);
-    {
-        let mut access = user.begin_access(Direction::Read)?;
-        ktest_assert_eq!(test, access.generation(), 2);
-        let mut byte = [0u8; 1];
-        access.memory().read(BUFFER_SIZE - 1, &mut byte)?;
-        ktest_assert_eq!(test, byte, [0x5a]);
-    }
-    drop(user);
-    drop(cache);
-    leaks.assert_released(test, &device)
+    with_cache(test, |cache| {
+        let mut user = CachedVmap::new(cache.clone())?;
+        {
+            let mut access = user.begin_access(Direction::ReadWrite)?;
+            ktest_assert_eq!(test, cache.invalidate(), Invalidation::Deferred);
+            // The open access keeps its mapping and the buffer in place.
+            ktest_assert_eq!(test, cache.buffer().vmap_count()?, 1);
+            access.memory().fill(0, BUFFER_SIZE, 0x5a)?;
+        }
+        ktest_assert_eq!(test, cache.buffer().vmap_count()?, 0);
+        ktest_assert_eq!(test, cache.stats().unmaps, 1);
+        {
+            let mut access = user.begin_access(Direction::Read)?;
+            ktest_assert_eq!(test, access.generation(), 2);
+            let mut byte = [0u8; 1];
+            access.memory().read(BUFFER_SIZE - 1, &mut byte)?;
+            ktest_assert_eq!(test, byte, [0x5a]);
+        }
+        Ok(())
+    })
 }
 
 fn dropping_a_warm_cache_unmaps(test: &Test) -> CaseResult {
-    let device = vgem::device()?;
-    let leaks = LeakCheck::new(&device);
-    let buffer = export_vgem_buffer(&device, BUFFER_SIZE)?;
-    let cache = VmapCache::new(buffer.clone())?;
-    // A user that never withdraws, and a warm mapping: teardown must still undo the vmap
-    // before the dma-buf can go, or its release would hit a BUG_ON.
-    cache.vmap()?;
-    drop(cache.begin_access(Direction::Write)?);
-    ktest_assert_eq!(test, buffer.vmap_count()?, 1);
-    drop(cache);
-    ktest_assert_eq!(test, buffer.vmap_count()?, 0);
-    drop(buffer);
-    leaks.assert_released(test, &device)
+    with_vgem_buffer(test, BUFFER_SIZE, |buffer| {
+        let cache = VmapCache::new(buffer.clone())?;
+        // A user that never withdraws, and a warm mapping: teardown must still undo the vmap
+        // before the dma-buf can go, or its release would hit a BUG_ON.
+        cache.vmap()?;
+        drop(cache.begin_access(Direction::Write)?);
+        ktest_assert_eq!(test, buffer.vmap_count()?, 1);
+        drop(cache);
+        ktest_assert_eq!(test, buffer.vmap_count()?, 0);
+        Ok(())
+    })
 }
 
 fn access_without_vmap_is_einval(test: &Test) -> CaseResult {
-    let device = vgem::device()?;
-    let leaks = LeakCheck::new(&device);
-    let cache = new_cache(&device)?;
-    ktest_assert_err!(test, cache.begin_access(Direction::Read).map(drop), EINVAL);
-    ktest_assert_eq!(test, cache.stats().misses, 0);
-    drop(cache);
-    leaks.assert_released(test, &device)
+    with_cache(test, |cache| {
+        ktest_assert_err!(test, cache.begin_access(Direction::Read).map(drop), EINVAL);
+        ktest_assert_eq!(test, cache.stats().misses, 0);
+        Ok(())
+    })
 }
 
 fn double_vunmap_cached_is_einval(test: &Test) -> CaseResult {
-    let device = vgem::device()?;
-    let leaks = LeakCheck::new(&device);
-    let cache = new_cache(&device)?;
-    cache.vmap()?;
-    cache.vunmap_cached()?;
-    ktest_assert_err!(test, cache.vunmap_cached(), EINVAL);
-    ktest_assert_eq!(test, cache.stats().users, 0);
-    drop(cache);
-    leaks.assert_released(test, &device)
+    with_cache(test, |cache| {
+        cache.vmap()?;
+        cache.vunmap_cached()?;
+        ktest_assert_err!(test, cache.vunmap_cached(), EINVAL);
+        ktest_assert_eq!(test, cache.stats().users, 0);
+        Ok(())
+    })
 }
 
 fn access_after_vunmap_cached_is_einval(test: &Test) -> CaseResult {
-    let device = vgem::device()?;
-    let leaks = LeakCheck::new(&device);
-    let cache = new_cache(&device)?;
-    cache.vmap()?;
-    drop(cache.begin_access(Direction::Write)?);
-    cache.vunmap_cached()?;
-    ktest_assert_eq!(test, cache.buffer().vmap_count()?, 0);
-    ktest_assert_err!(test, cache.begin_access(Direction::Write).map(drop), EINVAL);
-    drop(cache);
-    leaks.assert_released(test, &device)
+    with_cache(test, |cache| {
+        cache.vmap()?;
+        drop(cache.begin_access(Direction::Write)?);
+        cache.vunmap_cached()?;
+        ktest_assert_eq!(test, cache.buffer().vmap_count()?, 0);
+        ktest_assert_err!(test, cache.begin_access(Direction::Write).map(drop), EINVAL);
+        Ok(())
+    })
 }
 
 fn nested_access_is_ebusy(test: &Test) -> CaseResult {
-    let device = vgem::device()?;
-    let leaks = LeakCheck::new(&device);
-    let cache = new_cache(&device)?;
-    cache.vmap()?;
-    {
-        let _outer = cache.begin_access(Direction::Read)?;
-        ktest_assert_err!(test, cache.begin_access(Direction::Read).map(drop), EBUSY);
-        ktest_assert_eq!(test, cache.stats().open_accesses, 1);
-    }
-    ktest_assert_eq!(test, cache.stats().open_accesses, 0);
-    cache.vunmap_cached()?;
-    drop(cache);
-    leaks.assert_released(test, &device)
+    with_cache(test, |cache| {
+        cache.vmap()?;
+        {
+            let _outer = cache.begin_access(Direction::Read)?;
+            ktest_assert_err!(test, cache.begin_access(Direction::Read).map(drop), EBUSY);
+            ktest_assert_eq!(test, cache.stats().open_accesses, 1);
+        }
+        ktest_assert_eq!(test, cache.stats().open_accesses, 0);
+        cache.vunmap_cached()?;
+        Ok(())
+    })
 }
 
 fn vunmap_cached_during_access_is_ebusy(test: &Test) -> CaseResult {
-    let device = vgem::device()?;
-    let leaks = LeakCheck::new(&device);
-    let cache = new_cache(&device)?;
-    cache.vmap()?;
-    {
-        let _access = cache.begin_access(Direction::Write)?;
-        ktest_assert_err!(test, cache.vunmap_cached(), EBUSY);
-        ktest_assert_eq!(test, cache.buffer().vmap_count()?, 1);
-    }
-    cache.vunmap_cached()?;
-    ktest_assert_eq!(test, cache.buffer().vmap_count()?, 0);
-    drop(cache);
-    leaks.assert_released(test, &device)
+    with_cache(test, |cache| {
+        cache.vmap()?;
+        {
+            let _access = cache.begin_access(Direction::Write)?;
+            ktest_assert_err!(test, cache.vunmap_cached(), EBUSY);
+            ktest_assert_eq!(test, cache.buffer().vmap_count()?, 1);
+        }
+        cache.vunmap_cached()?;
+        ktest_assert_eq!(test, cache.buffer().vmap_count()?, 0);
+        Ok(())
+    })
 }
 
 fn unsignalled_fence_times_out(test: &Test) -> CaseResult {
-    let device = vgem::device()?;
-    let leaks = LeakCheck::new(&device);
-    let cache = VmapCache::with_fence_timeout(export_vgem_buffer(&device, BUFFER_SIZE)?, 100)?;
-    let mut user = CachedVmap::new(cache.clone())?;
-    let fence = ManualFence::new()?;
-    fence.attach_as_writer(cache.buffer())?;
-    ktest_assert_err!(
-        test,
-        user.begin_access(Direction::Read).map(drop),
-        etimedout()
-    );
-    let stats = cache.stats();
-    ktest_assert_eq!(test, (stats.failed_accesses, stats.open_accesses), (1, 0));
-    fence.signal();
-    drop(user.begin_access(Direction::Read)?);
-    ktest_assert_eq!(test, cache.stats().failed_accesses, 1);
-    drop(fence);
-    drop(user);
-    drop(cache);
-    leaks.assert_released(test, &device)
+    with_vgem_buffer(test, BUFFER_SIZE, |buffer| {
+        let cache = VmapCache::with_fence_timeout(buffer, 100)?;
+        let mut user = CachedVmap::new(cache.clone())?;
+        let fence = ManualFence::new()?;
+        fence.attach_as_writer(cache.buffer())?;
+        ktest_assert_err!(
+            test,
+            user.begin_access(Direction::Read).map(drop),
+            etimedout()
+        );
+        let stats = cache.stats();
+        ktest_assert_eq!(test, (stats.failed_accesses, stats.open_accesses), (1, 0));
+        fence.signal();
+        drop(user.begin_access(Direction::Read)?);
+        ktest_assert_eq!(test, cache.stats().failed_accesses, 1);
+        Ok(())
+    })
 }
 
 /// Workers that run at once, each on its own region of the buffer.
@@ -231,17 +209,38 @@ struct Completion {
 
 #[derive(Debug, Default)]
 struct WorkerTally {
+    /// Workers that have declared their user; none accesses before all have.
+    ready: usize,
     finished: usize,
     lost_writes: u32,
     errors: u32,
     first_error: Option<Error>,
 }
 
+/// Waits until every worker has declared its user, so that the users never drop to zero (and
+/// unmap) while a worker is still starting, and the accesses overlap. Gives up after five
+/// seconds rather than hang the guest if the workqueue cannot run all workers at once.
+fn start_together(completion: &Completion) {
+    let mut state = completion.state.lock();
+    state.ready += 1;
+    completion.done.notify_all();
+    while state.ready < WORKERS {
+        let waited = completion
+            .done
+            .wait_interruptible_timeout(&mut state, msecs_to_jiffies(5000));
+        if !matches!(waited, CondVarTimeoutResult::Woken { .. }) {
+            break;
+        }
+    }
+}
+
 /// One worker: write a counter into its region in every access and read it back.
 fn worker(cache: Arc<VmapCache>, completion: Arc<Completion>, index: usize) {
     let offset = index * (BUFFER_SIZE / WORKERS);
     let mut tally = WorkerTally::default();
-    match CachedVmap::new(cache) {
+    let user = CachedVmap::new(cache);
+    start_together(&completion);
+    match user {
         Ok(mut user) => {
             for round in 0..ACCESSES_PER_WORKER {
                 let mut access = match user.begin_access(Direction::ReadWrite) {
@@ -276,45 +275,45 @@ fn worker(cache: Arc<VmapCache>, completion: Arc<Completion>, index: usize) {
 }
 
 fn concurrent_users_and_invalidation(test: &Test) -> CaseResult {
-    let device = vgem::device()?;
-    let leaks = LeakCheck::new(&device);
-    let cache = new_cache(&device)?;
-    let completion = Arc::pin_init(
-        pin_init!(Completion {
-            state <- new_mutex!(WorkerTally::default()),
-            done <- new_condvar!(),
-        }),
-        GFP_KERNEL,
-    )?;
-    for index in 0..WORKERS {
-        let (cache, completion) = (cache.clone(), completion.clone());
-        workqueue::system_unbound()
-            .try_spawn(GFP_KERNEL, move || worker(cache, completion, index))?;
-    }
-    // Invalidate for as long as the workers run, a jiffy apart.
-    let mut invalidated = 0;
-    let mut state = completion.state.lock();
-    while state.finished < WORKERS {
-        if cache.invalidate() != Invalidation::NotMapped {
-            invalidated += 1;
+    with_cache(test, |cache| {
+        let completion = Arc::pin_init(
+            pin_init!(Completion {
+                state <- new_mutex!(WorkerTally::default()),
+                done <- new_condvar!(),
+            }),
+            GFP_KERNEL,
+        )?;
+        for index in 0..WORKERS {
+            let (cache, completion) = (cache.clone(), completion.clone());
+            workqueue::system_unbound()
+                .try_spawn(GFP_KERNEL, move || worker(cache, completion, index))?;
         }
-        let _ = completion.done.wait_interruptible_timeout(&mut state, 1);
-    }
-    ktest_assert_eq!(
-        test,
-        (state.lost_writes, state.errors, state.first_error),
-        (0, 0, None)
-    );
-    ktest_assert!(test, invalidated > 0);
-    drop(state);
-    let stats = cache.stats();
-    let accesses = u64::from(ACCESSES_PER_WORKER) * WORKERS as u64;
-    ktest_assert_eq!(test, stats.hits + stats.misses, accesses);
-    ktest_assert_eq!(test, (stats.open_accesses, stats.users), (0, 0));
-    ktest_assert!(test, stats.misses >= 1 && stats.misses <= invalidated + 1);
-    ktest_assert_eq!(test, cache.buffer().vmap_count()?, 0);
-    drop(cache);
-    leaks.assert_released(test, &device)
+        // Invalidate for as long as the workers run, a jiffy apart.
+        let mut invalidated = 0;
+        let mut state = completion.state.lock();
+        while state.finished < WORKERS {
+            if cache.invalidate() != Invalidation::NotMapped {
+                invalidated += 1;
+            }
+            let _ = completion.done.wait_interruptible_timeout(&mut state, 1);
+        }
+        ktest_assert_eq!(
+            test,
+            (state.lost_writes, state.errors, state.first_error),
+            (0, 0, None)
+        );
+        ktest_assert!(test, invalidated > 0);
+        drop(state);
+        let stats = cache.stats();
+        let accesses = u64::from(ACCESSES_PER_WORKER) * WORKERS as u64;
+        ktest_assert_eq!(test, stats.hits + stats.misses, accesses);
+        ktest_assert_eq!(test, (stats.open_accesses, stats.users), (0, 0));
+        // Every mapping made was undone, and only invalidations made more than one.
+        ktest_assert_eq!(test, stats.misses, stats.unmaps);
+        ktest_assert!(test, stats.misses >= 1 && stats.misses <= invalidated + 1);
+        ktest_assert_eq!(test, cache.buffer().vmap_count()?, 0);
+        Ok(())
+    })
 }
 
 ktest_suite!(
