@@ -13,6 +13,7 @@
 #include <drm/drm_prime.h>
 #include <drm/drm_vgem.h>
 #include <kunit/assert.h>
+#include <linux/delay.h>
 #include <linux/dma-buf.h>
 #include <linux/dma-fence.h>
 #include <linux/dma-resv.h>

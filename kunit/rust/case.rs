@@ -121,6 +121,14 @@ impl Test {
         }
     }
 
+    /// Sleeps for `ms` milliseconds, for a case that waits for deferred work to finish (the
+    /// delayed release of a file, a work item).
+    pub fn sleep_ms(&self, ms: u32) {
+        // SAFETY: `msleep()` has no preconditions beyond process context, which a case's thread
+        // is; `&Test` cannot leave that thread (`Test` is neither `Send` nor `Sync`).
+        unsafe { bindings::msleep(ms) };
+    }
+
     /// Reports a failure at `location` through KUnit and marks the case as failed.
     ///
     /// Unlike KUnit's C assertions this does not end the case's thread: the caller returns the

@@ -20,22 +20,40 @@ pub(crate) fn export_vgem_buffer(device: &Device, size: usize) -> Result<ARef<Dm
     GemObject::new_shmem(device, size)?.export()
 }
 
+/// How long a case waits for its dma-bufs' deferred releases: 100 polls, 10 ms apart.
+const RELEASE_POLLS: u32 = 100;
+const RELEASE_POLL_MS: u32 = 10;
+
 /// Runs `body` with vgem's device, then checks that no dma-buf it made still holds the device.
 ///
 /// Every dma-buf holds a reference to its device until it is released, so the device's count
-/// before and after tells whether anything leaked. Releases still pending from an earlier case
-/// (a failed one returns early) are completed before the first count.
+/// before and after tells whether anything leaked. A dma-buf is a file, and its last reference
+/// dropped from a kernel thread is released by the delayed-fput work, possibly still running when
+/// `flush_delayed_fput()` returns; so the check waits, bounded, for the count to settle. It waits
+/// even when `body` failed, so that the next case's starting count is not off.
 pub(crate) fn with_vgem_device(
     test: &Test,
     body: impl FnOnce(&Device) -> CaseResult,
 ) -> CaseResult {
     let device = vgem::device()?;
-    flush_deferred_releases();
     let refs_before = device.ref_count();
-    body(&device)?;
-    flush_deferred_releases();
-    ktest_assert_eq!(test, device.ref_count(), refs_before);
+    let result = body(&device);
+    let refs_after = settled_ref_count(test, &device, refs_before);
+    result?;
+    ktest_assert_eq!(test, refs_after, refs_before);
     Ok(())
+}
+
+/// The device's reference count once it is down to `expected`, or after the last poll.
+fn settled_ref_count(test: &Test, device: &Device, expected: u32) -> u32 {
+    for _ in 0..RELEASE_POLLS {
+        flush_deferred_releases();
+        if device.ref_count() <= expected {
+            break;
+        }
+        test.sleep_ms(RELEASE_POLL_MS);
+    }
+    device.ref_count()
 }
 
 /// Runs `body` with a fresh vgem buffer of `size` bytes; see [`with_vgem_device`].
