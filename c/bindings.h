@@ -10,6 +10,7 @@
 #include <drm/drm_drv.h>
 #include <drm/drm_gem.h>
 #include <drm/drm_gem_shmem_helper.h>
+#include <drm/drm_gem_vram_helper.h>
 #include <drm/drm_prime.h>
 #include <drm/drm_vgem.h>
 #include <kunit/assert.h>

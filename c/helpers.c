@@ -12,6 +12,11 @@
 #include <linux/dma-resv.h>
 #include <linux/iosys-map.h>
 
+int rust_helper_dma_resv_lock(struct dma_resv *obj)
+{
+	return dma_resv_lock(obj, NULL);
+}
+
 int rust_helper_dma_resv_lock_interruptible(struct dma_resv *obj)
 {
 	return dma_resv_lock_interruptible(obj, NULL);

@@ -6,7 +6,9 @@
 
 use crate::{
     bindings,
-    types::{AlwaysRefCounted, Opaque},
+    error::{code::ENODEV, Result},
+    str::CStr,
+    types::{ARef, AlwaysRefCounted, Opaque},
 };
 use core::ptr::NonNull;
 
@@ -42,6 +44,24 @@ unsafe impl AlwaysRefCounted for Device {
 }
 
 impl Device {
+    /// The registered, plugged device whose primary node is `/dev/dri/card<minor>`.
+    ///
+    /// Fails with `ENODEV` if there is none.
+    pub fn from_minor(minor: u32) -> Result<ARef<Self>> {
+        // SAFETY: The hook has no preconditions; it returns a new reference or null.
+        let raw = unsafe { bindings::drm_dev_get_by_minor(minor) };
+        let raw = NonNull::new(raw.cast::<Self>()).ok_or(ENODEV)?;
+        // SAFETY: `raw` is a live device, and we take over the reference taken for us.
+        Ok(unsafe { ARef::from_raw(raw) })
+    }
+
+    /// The driver's name, as in `/sys/class/drm/*/device/driver`.
+    pub fn driver_name(&self) -> &CStr {
+        // SAFETY: By the type invariant the device is alive; its driver and the driver's name
+        // are static data that outlive it.
+        unsafe { CStr::from_char_ptr((*(*self.as_raw()).driver).name) }
+    }
+
     /// The C `struct drm_device`.
     pub fn as_raw(&self) -> *mut bindings::drm_device {
         self.0.get()

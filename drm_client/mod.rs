@@ -12,8 +12,11 @@
 //! [`include/drm/drm_gem.h`](srctree/include/drm/drm_gem.h)
 
 mod device;
+mod errors;
 mod gem;
 pub mod vgem;
+pub mod vram;
 
 pub use device::Device;
+pub use errors::eopnotsupp;
 pub use gem::{GemObject, MAX_BUFFER_SIZE};

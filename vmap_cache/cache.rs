@@ -9,7 +9,7 @@
 
 use super::{
     accessors::{current_task, Accessors},
-    Access, Direction, DmaBuf, Stats,
+    Access, Direction, DmaBuf, Residency, Stats,
 };
 use crate::{
     alloc::flags::GFP_KERNEL,
@@ -26,6 +26,23 @@ use crate::{
 /// vgem's fences signal by themselves after ten, other fences may never signal; a boot splash
 /// would rather skip a frame than stall.
 pub const DEFAULT_FENCE_TIMEOUT_MS: u32 = 2000;
+
+/// What is fixed when a cache is created.
+pub struct CacheConfig {
+    /// How long an access waits for the buffer's fences, in milliseconds.
+    pub fence_timeout_ms: u32,
+    /// Pins the buffer while a mapping is cached, for exporters whose vmap does not.
+    pub residency: Option<Arc<dyn Residency>>,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            fence_timeout_ms: DEFAULT_FENCE_TIMEOUT_MS,
+            residency: None,
+        }
+    }
+}
 
 /// What [`VmapCache::invalidate`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,30 +107,33 @@ impl State {
 /// # Invariants
 ///
 /// While `state.map` is `Some`, the dma-buf's vmap count includes exactly one mapping of ours,
-/// and it is not dropped while `state.accessors` records an open access.
+/// `residency` (if any) holds one pin of the buffer, and the mapping is not dropped while
+/// `state.accessors` records an open access.
 #[pin_data(PinnedDrop)]
 pub struct VmapCache {
     buf: ARef<DmaBuf>,
     fence_timeout_jiffies: usize,
+    residency: Option<Arc<dyn Residency>>,
     #[pin]
     state: Mutex<State>,
 }
 
 impl VmapCache {
-    /// A cache for `buf` with nothing mapped yet; accesses wait at most
-    /// [`DEFAULT_FENCE_TIMEOUT_MS`] for fences.
+    /// A cache for `buf` with nothing mapped yet and the default [`CacheConfig`].
     pub fn new(buf: ARef<DmaBuf>) -> Result<Arc<Self>> {
-        Self::with_fence_timeout(buf, DEFAULT_FENCE_TIMEOUT_MS)
+        Self::with_config(buf, CacheConfig::default())
     }
 
-    /// A cache whose accesses wait at most `timeout_ms` for the buffer's fences.
-    pub fn with_fence_timeout(buf: ARef<DmaBuf>, timeout_ms: u32) -> Result<Arc<Self>> {
+    /// A cache for `buf` with nothing mapped yet.
+    pub fn with_config(buf: ARef<DmaBuf>, config: CacheConfig) -> Result<Arc<Self>> {
         // SAFETY: `msecs_to_jiffies()` only converts a number.
-        let fence_timeout_jiffies = unsafe { bindings::__msecs_to_jiffies(timeout_ms) };
+        let fence_timeout_jiffies =
+            unsafe { bindings::__msecs_to_jiffies(config.fence_timeout_ms) };
         Arc::pin_init(
             pin_init!(Self {
                 buf,
                 fence_timeout_jiffies,
+                residency: config.residency,
                 state <- new_mutex!(
                     State {
                         map: None,
@@ -246,7 +266,16 @@ impl VmapCache {
             state.counters.hits += 1;
             return Ok(map.0);
         }
-        let map = self.buf.vmap_raw()?;
+        if let Some(residency) = &self.residency {
+            residency.pin()?;
+        }
+        let map = match self.buf.vmap_raw() {
+            Ok(map) => map,
+            Err(error) => {
+                self.unpin();
+                return Err(error);
+            }
+        };
         state.counters.misses += 1;
         state.counters.generation += 1;
         // INVARIANT: `map` is our one live mapping of the buffer.
@@ -273,7 +302,15 @@ impl VmapCache {
         if let Some(map) = state.map.take() {
             // SAFETY: By the type invariant of `CachedMap` this is our live mapping of `buf`.
             unsafe { self.buf.vunmap_raw(map.0) };
+            self.unpin();
             state.counters.unmaps += 1;
+        }
+    }
+
+    /// Undoes the pin taken for a mapping, if the buffer needs one.
+    fn unpin(&self) {
+        if let Some(residency) = &self.residency {
+            residency.unpin();
         }
     }
 }

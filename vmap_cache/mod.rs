@@ -27,14 +27,16 @@ mod direction;
 mod dma_buf;
 mod fence;
 mod mapping;
+mod residency;
 mod stats;
 
 pub use access::Access;
 pub use accessors::MAX_CONCURRENT_ACCESSES;
-pub use cache::{Invalidation, VmapCache, DEFAULT_FENCE_TIMEOUT_MS};
+pub use cache::{CacheConfig, Invalidation, VmapCache, DEFAULT_FENCE_TIMEOUT_MS};
 pub use cached_vmap::CachedVmap;
 pub use direction::Direction;
 pub use dma_buf::{etimedout, flush_deferred_releases, DmaBuf, Vmap};
 pub use fence::ManualFence;
 pub use mapping::Mapping;
+pub use residency::Residency;
 pub use stats::Stats;

@@ -24,21 +24,30 @@ pub(crate) fn export_vgem_buffer(device: &Device, size: usize) -> Result<ARef<Dm
 const RELEASE_POLLS: u32 = 100;
 const RELEASE_POLL_MS: u32 = 10;
 
-/// Runs `body` with vgem's device, then checks that no dma-buf it made still holds the device.
+/// Runs `body` with vgem's device; see [`with_device`].
+pub(crate) fn with_vgem_device(
+    test: &Test,
+    body: impl FnOnce(&Device) -> CaseResult,
+) -> CaseResult {
+    let device = vgem::device()?;
+    with_device(test, &device, body)
+}
+
+/// Runs `body` with `device`, then checks that no dma-buf it made still holds the device.
 ///
 /// Every dma-buf holds a reference to its device until it is released, so the device's count
 /// before and after tells whether anything leaked. A dma-buf is a file, and its last reference
 /// dropped from a kernel thread is released by the delayed-fput work, possibly still running when
 /// `flush_delayed_fput()` returns; so the check waits, bounded, for the count to settle. It waits
 /// even when `body` failed, so that the next case's starting count is not off.
-pub(crate) fn with_vgem_device(
+pub(crate) fn with_device(
     test: &Test,
+    device: &Device,
     body: impl FnOnce(&Device) -> CaseResult,
 ) -> CaseResult {
-    let device = vgem::device()?;
     let refs_before = device.ref_count();
-    let result = body(&device);
-    let refs_after = settled_ref_count(test, &device, refs_before);
+    let result = body(device);
+    let refs_after = settled_ref_count(test, device, refs_before);
     result?;
     ktest_assert_eq!(test, refs_after, refs_before);
     Ok(())

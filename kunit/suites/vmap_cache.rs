@@ -3,15 +3,23 @@
 //! The cached-vmap access protocol on a vgem buffer: caching, invalidation, teardown, misuse of
 //! the run-time API, and concurrent users racing an invalidator.
 
-use crate::common::with_vgem_buffer;
+use crate::common::{with_device, with_vgem_buffer};
 use kernel::{
-    error::code::{EBUSY, EINVAL},
+    drm_client::{
+        vram::{Placement, VramObject},
+        Device,
+    },
+    error::code::{EBUSY, EINVAL, ENODEV},
     ktest::{CaseResult, Test},
     ktest_assert, ktest_assert_eq, ktest_assert_err, ktest_suite, new_condvar, new_mutex,
     prelude::*,
     sync::{Arc, CondVar, CondVarTimeoutResult, Mutex},
     time::msecs_to_jiffies,
-    vmap_cache::{etimedout, CachedVmap, Direction, Invalidation, ManualFence, VmapCache},
+    types::ARef,
+    vmap_cache::{
+        etimedout, CacheConfig, CachedVmap, Direction, Invalidation, ManualFence, Residency,
+        VmapCache,
+    },
     workqueue,
 };
 
@@ -176,7 +184,11 @@ fn vunmap_cached_during_access_is_ebusy(test: &Test) -> CaseResult {
 
 fn unsignalled_fence_times_out(test: &Test) -> CaseResult {
     with_vgem_buffer(test, BUFFER_SIZE, |buffer| {
-        let cache = VmapCache::with_fence_timeout(buffer, 100)?;
+        let config = CacheConfig {
+            fence_timeout_ms: 100,
+            ..CacheConfig::default()
+        };
+        let cache = VmapCache::with_config(buffer, config)?;
         let mut user = CachedVmap::new(cache.clone())?;
         let fence = ManualFence::new()?;
         fence.attach_as_writer(cache.buffer())?;
@@ -190,6 +202,70 @@ fn unsignalled_fence_times_out(test: &Test) -> CaseResult {
         fence.signal();
         drop(user.begin_access(Direction::Read)?);
         ktest_assert_eq!(test, cache.stats().failed_accesses, 1);
+        Ok(())
+    })
+}
+
+/// How many primary minors to look through for the display device.
+const MAX_MINORS: u32 = 16;
+
+/// QEMU's standard VGA, driven by bochs: buffers in VRAM that the memory manager moves.
+fn bochs_device() -> Result<ARef<Device>> {
+    (0..MAX_MINORS)
+        .filter_map(|minor| Device::from_minor(minor).ok())
+        .find(|device| device.driver_name().as_bytes() == b"bochs-drm")
+        .ok_or(ENODEV)
+}
+
+/// Writes `data` at `offset` in one access and returns the access's generation and placement.
+fn write_once(user: &mut CachedVmap, offset: usize, data: &[u8]) -> Result<(u64, bool)> {
+    let mut access = user.begin_access(Direction::Write)?;
+    access.memory().write(offset, data)?;
+    Ok((access.generation(), access.is_iomem()))
+}
+
+/// Reads `N` bytes at `offset` in one access; returns them with the generation and placement.
+fn read_once<const N: usize>(user: &mut CachedVmap, offset: usize) -> Result<([u8; N], u64, bool)> {
+    let mut access = user.begin_access(Direction::Read)?;
+    let mut data = [0u8; N];
+    access.memory().read(offset, &mut data)?;
+    Ok((data, access.generation(), access.is_iomem()))
+}
+
+fn vram_move_preserves_data(test: &Test) -> CaseResult {
+    const DATA: &[u8; 11] = b"moving data";
+    // Across a page boundary.
+    const OFFSET: usize = 4090;
+    let bochs = bochs_device()?;
+    with_device(test, &bochs, |device| {
+        let object = Arc::new(VramObject::new(device, BUFFER_SIZE)?, GFP_KERNEL)?;
+        object.move_to(Placement::Vram)?;
+        let residency: Arc<dyn Residency> = object.clone();
+        let config = CacheConfig {
+            residency: Some(residency),
+            ..CacheConfig::default()
+        };
+        let cache = VmapCache::with_config(object.gem().export()?, config)?;
+        let mut user = CachedVmap::new(cache.clone())?;
+        let (in_vram, iomem) = write_once(&mut user, OFFSET, DATA)?;
+        ktest_assert!(test, iomem);
+        // The cached mapping pins the buffer: it cannot move until the cache lets go.
+        ktest_assert_err!(test, object.move_to(Placement::System), EBUSY);
+        ktest_assert_eq!(test, cache.invalidate(), Invalidation::Unmapped);
+        object.move_to(Placement::System)?;
+        let (data, in_system, iomem) = read_once::<11>(&mut user, OFFSET)?;
+        ktest_assert_eq!(test, (&data, iomem), (DATA, false));
+        ktest_assert!(test, in_system != in_vram);
+        // And back: data written in system memory is in VRAM after the next move.
+        write_once(&mut user, 0, b"back")?;
+        ktest_assert_eq!(test, cache.invalidate(), Invalidation::Unmapped);
+        object.move_to(Placement::Vram)?;
+        let (data, again, iomem) = read_once::<4>(&mut user, 0)?;
+        ktest_assert_eq!(test, (&data, iomem), (b"back", true));
+        ktest_assert!(test, again != in_system);
+        let (data, _, _) = read_once::<11>(&mut user, OFFSET)?;
+        ktest_assert_eq!(test, &data, DATA);
+        ktest_assert_eq!(test, cache.stats().misses, 3);
         Ok(())
     })
 }
@@ -329,6 +405,7 @@ ktest_suite!(
         nested_access_is_ebusy,
         vunmap_cached_during_access_is_ebusy,
         unsignalled_fence_times_out,
+        vram_move_preserves_data,
         concurrent_users_and_invalidation,
     ]
 );
