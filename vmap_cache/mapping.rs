@@ -10,6 +10,39 @@ use crate::{
 };
 use core::{ffi::c_void, marker::PhantomData, ops::Range};
 
+/// A rectangle of rows in a buffer: `rows` rows of `row_len` bytes, starting at `offset`, each
+/// `pitch` bytes after the previous one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rect {
+    /// Where the first row starts, in bytes.
+    pub offset: usize,
+    /// Bytes from the start of one row to the start of the next.
+    pub pitch: usize,
+    /// Bytes per row.
+    pub row_len: usize,
+    /// Number of rows.
+    pub rows: usize,
+}
+
+impl Rect {
+    /// The bytes from the first row's start to the last row's end, checked: `EINVAL` for an
+    /// empty rectangle or rows that overlap (`pitch < row_len`), `ERANGE` on overflow.
+    fn span(&self) -> Result<usize> {
+        if self.row_len == 0 || self.rows == 0 || self.pitch < self.row_len {
+            return Err(EINVAL);
+        }
+        (self.rows - 1)
+            .checked_mul(self.pitch)
+            .and_then(|start| start.checked_add(self.row_len))
+            .ok_or(ERANGE)
+    }
+
+    /// The byte ranges of the rows, relative to `offset`.
+    fn row_ranges(&self) -> impl Iterator<Item = Range<usize>> + '_ {
+        (0..self.rows).map(|row| row * self.pitch..row * self.pitch + self.row_len)
+    }
+}
+
 /// A view of `len` bytes of mapped buffer memory (`struct iosys_map`).
 ///
 /// The memory may be shared with devices and other CPUs, and may be I/O memory, so the view never
@@ -100,6 +133,45 @@ impl Mapping<'_> {
         let range = self.range(offset, len)?;
         // SAFETY: `range` lies within the mapped length (type invariant).
         unsafe { bindings::iosys_map_memset(&mut self.map, range.start, value.into(), len) };
+        Ok(())
+    }
+
+    /// Copies the rows of `src`, `src_pitch` bytes apart, into `rect`.
+    ///
+    /// The whole rectangle is checked before anything is written: `ERANGE` if it does not fit
+    /// the view, `EINVAL` if it is empty, its rows overlap, or `src` is too short for it.
+    pub fn write_rect(&mut self, rect: Rect, src: &[u8], src_pitch: usize) -> Result {
+        self.range(rect.offset, rect.span()?)?;
+        let source = Rect {
+            offset: 0,
+            pitch: src_pitch,
+            ..rect
+        };
+        if source.span()? > src.len() {
+            return Err(EINVAL);
+        }
+        for (to, from) in rect.row_ranges().zip(source.row_ranges()) {
+            self.write(rect.offset + to.start, src.get(from).ok_or(EINVAL)?)?;
+        }
+        Ok(())
+    }
+
+    /// Copies `rect` into the rows of `dst`, `dst_pitch` bytes apart.
+    ///
+    /// Checked as [`Mapping::write_rect`] is, before anything is read.
+    pub fn read_rect(&self, rect: Rect, dst: &mut [u8], dst_pitch: usize) -> Result {
+        self.range(rect.offset, rect.span()?)?;
+        let target = Rect {
+            offset: 0,
+            pitch: dst_pitch,
+            ..rect
+        };
+        if target.span()? > dst.len() {
+            return Err(EINVAL);
+        }
+        for (from, to) in rect.row_ranges().zip(target.row_ranges()) {
+            self.read(rect.offset + from.start, dst.get_mut(to).ok_or(EINVAL)?)?;
+        }
         Ok(())
     }
 

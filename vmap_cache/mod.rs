@@ -37,6 +37,6 @@ pub use cached_vmap::CachedVmap;
 pub use direction::Direction;
 pub use dma_buf::{etimedout, flush_deferred_releases, DmaBuf, Vmap};
 pub use fence::ManualFence;
-pub use mapping::Mapping;
+pub use mapping::{Mapping, Rect};
 pub use residency::Residency;
 pub use stats::Stats;

@@ -9,6 +9,7 @@ use kernel::{
     error::code::{E2BIG, EINVAL, ERANGE},
     ktest::{CaseResult, Test},
     ktest_assert, ktest_assert_eq, ktest_assert_err, ktest_suite,
+    vmap_cache::Rect,
 };
 
 /// Four pages, so that the pattern crosses page boundaries of the shmem object.
@@ -125,6 +126,55 @@ fn out_of_bounds_access_fails(test: &Test) -> CaseResult {
     })
 }
 
+fn rectangles_copy_rows_within_bounds(test: &Test) -> CaseResult {
+    // Three rows of 8 bytes, 100 bytes apart, from a source packed 8 bytes apart.
+    const RECT: Rect = Rect {
+        offset: 4000,
+        pitch: 100,
+        row_len: 8,
+        rows: 3,
+    };
+    const SOURCE: &[u8; 24] = b"row-zerorow-one_row-two_";
+    with_vgem_buffer(test, BUFFER_SIZE, |buf| {
+        let mut vmap = buf.vmap()?;
+        let mut memory = vmap.memory();
+        memory.fill(0, BUFFER_SIZE, 0)?;
+        memory.write_rect(RECT, SOURCE, 8)?;
+        let mut back = [0u8; 24];
+        memory.read_rect(RECT, &mut back, 8)?;
+        ktest_assert_eq!(test, &back, SOURCE);
+        // Between the rows nothing was touched.
+        let mut gap = [0xffu8; 92];
+        memory.read(RECT.offset + RECT.row_len, &mut gap)?;
+        ktest_assert_eq!(test, gap, [0u8; 92]);
+        let mut row = [0u8; 8];
+        memory.read(RECT.offset + 2 * RECT.pitch, &mut row)?;
+        ktest_assert_eq!(test, &row, b"row-two_");
+        // A rectangle whose last row leaves the buffer fails before writing its first row.
+        let tall = Rect {
+            offset: 0,
+            rows: BUFFER_SIZE / 100 + 2,
+            ..RECT
+        };
+        let long_source = [0x77u8; 8 * (BUFFER_SIZE / 100 + 2)];
+        ktest_assert_err!(test, memory.write_rect(tall, &long_source, 8), ERANGE);
+        memory.read(0, &mut row)?;
+        ktest_assert_eq!(test, row, [0u8; 8]);
+        let far = Rect {
+            offset: usize::MAX - 50,
+            ..RECT
+        };
+        ktest_assert_err!(test, memory.write_rect(far, SOURCE, 8), ERANGE);
+        let overlapping = Rect { pitch: 4, ..RECT };
+        ktest_assert_err!(test, memory.write_rect(overlapping, SOURCE, 8), EINVAL);
+        ktest_assert_err!(test, memory.write_rect(RECT, &SOURCE[..16], 8), EINVAL);
+        ktest_assert_err!(test, memory.read_rect(RECT, &mut back, 4), EINVAL);
+        let empty = Rect { rows: 0, ..RECT };
+        ktest_assert_err!(test, memory.write_rect(empty, SOURCE, 8), EINVAL);
+        Ok(())
+    })
+}
+
 ktest_suite!(
     drm_vmap_client_dma_buf,
     [
@@ -133,5 +183,6 @@ ktest_suite!(
         zero_size_is_einval,
         absurd_size_is_e2big,
         out_of_bounds_access_fails,
+        rectangles_copy_rows_within_bounds,
     ]
 );
