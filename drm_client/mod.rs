@@ -14,9 +14,11 @@
 mod device;
 mod errors;
 mod gem;
+mod layout;
 pub mod vgem;
 pub mod vram;
 
 pub use device::Device;
 pub use errors::eopnotsupp;
 pub use gem::{GemObject, MAX_BUFFER_SIZE};
+pub use layout::{Format, Layout};

@@ -7,6 +7,7 @@
 
 mod common;
 mod dma_buf_vmap;
+mod layout;
 mod vmap_cache;
 
 /// Prefix of this object's kernel log messages (a built-in object without `module!`).
