@@ -141,15 +141,7 @@ impl Mapping<'_> {
     /// The whole rectangle is checked before anything is written: `ERANGE` if it does not fit
     /// the view, `EINVAL` if it is empty, its rows overlap, or `src` is too short for it.
     pub fn write_rect(&mut self, rect: Rect, src: &[u8], src_pitch: usize) -> Result {
-        self.range(rect.offset, rect.span()?)?;
-        let source = Rect {
-            offset: 0,
-            pitch: src_pitch,
-            ..rect
-        };
-        if source.span()? > src.len() {
-            return Err(EINVAL);
-        }
+        let source = self.check_rect(rect, src.len(), src_pitch)?;
         for (to, from) in rect.row_ranges().zip(source.row_ranges()) {
             self.write(rect.offset + to.start, src.get(from).ok_or(EINVAL)?)?;
         }
@@ -160,19 +152,26 @@ impl Mapping<'_> {
     ///
     /// Checked as [`Mapping::write_rect`] is, before anything is read.
     pub fn read_rect(&self, rect: Rect, dst: &mut [u8], dst_pitch: usize) -> Result {
-        self.range(rect.offset, rect.span()?)?;
-        let target = Rect {
-            offset: 0,
-            pitch: dst_pitch,
-            ..rect
-        };
-        if target.span()? > dst.len() {
-            return Err(EINVAL);
-        }
+        let target = self.check_rect(rect, dst.len(), dst_pitch)?;
         for (from, to) in rect.row_ranges().zip(target.row_ranges()) {
             self.read(rect.offset + from.start, dst.get_mut(to).ok_or(EINVAL)?)?;
         }
         Ok(())
+    }
+
+    /// Checks `rect` against the view, and the same rows `pitch` apart in a slice of `len`
+    /// bytes; returns the slice's rectangle.
+    fn check_rect(&self, rect: Rect, len: usize, pitch: usize) -> Result<Rect> {
+        self.range(rect.offset, rect.span()?)?;
+        let packed = Rect {
+            offset: 0,
+            pitch,
+            ..rect
+        };
+        if packed.span()? > len {
+            return Err(EINVAL);
+        }
+        Ok(packed)
     }
 
     /// Checks that `len` bytes at `offset` are a non-empty range inside the view.

@@ -4,6 +4,7 @@
 //! the run-time API, and concurrent users racing an invalidator.
 
 use crate::common::{with_device, with_vgem_buffer};
+use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::{
     drm_client::{
         vram::{Placement, VramObject},
@@ -272,15 +273,21 @@ fn vram_move_preserves_data(test: &Test) -> CaseResult {
 
 /// Workers that run at once, each on its own region of the buffer.
 const WORKERS: usize = 4;
-const ACCESSES_PER_WORKER: u32 = 200;
+/// Accesses each worker makes at least; it goes on until the invalidator is done.
+const MIN_ACCESSES_PER_WORKER: u32 = 200;
+/// Invalidations that must hit a mapping while the workers run.
+const INVALIDATIONS: u32 = 20;
+/// The invalidator gives up after this many jiffies of waiting (tens of seconds).
+const INVALIDATOR_PATIENCE: u32 = 10_000;
 
-/// How the workers report back.
+/// How the workers report back, and how they are told to stop.
 #[pin_data]
 struct Completion {
     #[pin]
     state: Mutex<WorkerTally>,
     #[pin]
     done: CondVar,
+    stop: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -288,6 +295,7 @@ struct WorkerTally {
     /// Workers that have declared their user; none accesses before all have.
     ready: usize,
     finished: usize,
+    accesses: u64,
     lost_writes: u32,
     errors: u32,
     first_error: Option<Error>,
@@ -318,7 +326,10 @@ fn worker(cache: Arc<VmapCache>, completion: Arc<Completion>, index: usize) {
     start_together(&completion);
     match user {
         Ok(mut user) => {
-            for round in 0..ACCESSES_PER_WORKER {
+            let mut round: u32 = 0;
+            while round < MIN_ACCESSES_PER_WORKER || !completion.stop.load(Ordering::Acquire) {
+                round = round.wrapping_add(1);
+                tally.accesses += 1;
                 let mut access = match user.begin_access(Direction::ReadWrite) {
                     Ok(access) => access,
                     Err(error) => {
@@ -342,6 +353,7 @@ fn worker(cache: Arc<VmapCache>, completion: Arc<Completion>, index: usize) {
     }
     let mut state = completion.state.lock();
     state.finished += 1;
+    state.accesses += tally.accesses;
     state.lost_writes += tally.lost_writes;
     state.errors += tally.errors;
     if state.first_error.is_none() {
@@ -356,6 +368,7 @@ fn concurrent_users_and_invalidation(test: &Test) -> CaseResult {
             pin_init!(Completion {
                 state <- new_mutex!(WorkerTally::default()),
                 done <- new_condvar!(),
+                stop: AtomicBool::new(false),
             }),
             GFP_KERNEL,
         )?;
@@ -364,29 +377,40 @@ fn concurrent_users_and_invalidation(test: &Test) -> CaseResult {
             workqueue::system_unbound()
                 .try_spawn(GFP_KERNEL, move || worker(cache, completion, index))?;
         }
-        // Invalidate for as long as the workers run, a jiffy apart.
+        // Invalidate while the workers run, a jiffy apart, until enough invalidations hit a
+        // mapping; then let the workers stop.
         let mut invalidated = 0;
         let mut state = completion.state.lock();
-        while state.finished < WORKERS {
+        for _ in 0..INVALIDATOR_PATIENCE {
+            if invalidated >= INVALIDATIONS {
+                break;
+            }
             if cache.invalidate() != Invalidation::NotMapped {
                 invalidated += 1;
             }
             let _ = completion.done.wait_interruptible_timeout(&mut state, 1);
+        }
+        completion.stop.store(true, Ordering::Release);
+        while state.finished < WORKERS {
+            completion.done.wait(&mut state);
         }
         ktest_assert_eq!(
             test,
             (state.lost_writes, state.errors, state.first_error),
             (0, 0, None)
         );
-        ktest_assert!(test, invalidated > 0);
+        ktest_assert_eq!(test, invalidated, INVALIDATIONS);
+        let accesses = state.accesses;
         drop(state);
         let stats = cache.stats();
-        let accesses = u64::from(ACCESSES_PER_WORKER) * WORKERS as u64;
         ktest_assert_eq!(test, stats.hits + stats.misses, accesses);
         ktest_assert_eq!(test, (stats.open_accesses, stats.users), (0, 0));
         // Every mapping made was undone, and only invalidations made more than one.
         ktest_assert_eq!(test, stats.misses, stats.unmaps);
-        ktest_assert!(test, stats.misses >= 1 && stats.misses <= invalidated + 1);
+        ktest_assert!(
+            test,
+            stats.misses >= 1 && stats.misses <= u64::from(invalidated) + 1
+        );
         ktest_assert_eq!(test, cache.buffer().vmap_count()?, 0);
         Ok(())
     })
