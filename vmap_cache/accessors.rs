@@ -52,14 +52,10 @@ impl Accessors {
         Ok(())
     }
 
-    /// Forgets `task`; returns whether it was recorded.
-    pub(super) fn remove(&mut self, task: TaskId) -> bool {
-        match self.slots.iter_mut().find(|slot| **slot == Some(task)) {
-            Some(slot) => {
-                *slot = None;
-                true
-            }
-            None => false,
+    /// Forgets `task`, if it is recorded.
+    pub(super) fn remove(&mut self, task: TaskId) {
+        if let Some(slot) = self.slots.iter_mut().find(|slot| **slot == Some(task)) {
+            *slot = None;
         }
     }
 

@@ -71,18 +71,15 @@ struct State {
     map: Option<CachedMap>,
     /// Drop `map` when the last open access ends.
     stale: bool,
-    /// Declared users.
-    users: u32,
     /// The tasks with an access open, to refuse nested accesses.
     accessors: Accessors,
-    /// Event counters; `users` and `open_accesses` are filled in from the fields above.
+    /// The counters and the user count; `open_accesses` is read from `accessors` instead.
     counters: Stats,
 }
 
 impl State {
     fn stats(&self) -> Stats {
         Stats {
-            users: self.users,
             open_accesses: self.accessors.count(),
             ..self.counters
         }
@@ -138,7 +135,6 @@ impl VmapCache {
                     State {
                         map: None,
                         stale: false,
-                        users: 0,
                         accessors: Accessors::new(),
                         counters: Stats::default(),
                     },
@@ -162,7 +158,7 @@ impl VmapCache {
     /// Declares a user that will map the buffer. Maps nothing yet.
     pub fn vmap(&self) -> Result {
         let mut state = self.state.lock();
-        state.users = state.users.checked_add(1).ok_or(ERANGE)?;
+        state.counters.users = state.counters.users.checked_add(1).ok_or(ERANGE)?;
         Ok(())
     }
 
@@ -172,13 +168,13 @@ impl VmapCache {
     /// the last user and accesses are still open.
     pub fn vunmap_cached(&self) -> Result {
         let mut state = self.state.lock();
-        match state.users {
+        match state.counters.users {
             0 => return Err(EINVAL),
             1 if state.accessors.count() > 0 => return Err(EBUSY),
             _ => {}
         }
-        state.users -= 1;
-        if state.users == 0 {
+        state.counters.users -= 1;
+        if state.counters.users == 0 {
             self.unmap(&mut state);
         }
         Ok(())
@@ -246,7 +242,7 @@ impl VmapCache {
     fn open_access(&self) -> Result<(bindings::iosys_map, u64)> {
         let task = current_task();
         let mut state = self.state.lock();
-        if state.users == 0 {
+        if state.counters.users == 0 {
             return Err(EINVAL);
         }
         state.accessors.insert(task)?;
@@ -266,9 +262,7 @@ impl VmapCache {
             state.counters.hits += 1;
             return Ok(map.0);
         }
-        if let Some(residency) = &self.residency {
-            residency.pin()?;
-        }
+        self.pin()?;
         let map = match self.buf.vmap_raw() {
             Ok(map) => map,
             Err(error) => {
@@ -304,6 +298,14 @@ impl VmapCache {
             unsafe { self.buf.vunmap_raw(map.0) };
             self.unpin();
             state.counters.unmaps += 1;
+        }
+    }
+
+    /// Pins the buffer for a new mapping, if it needs a pin.
+    fn pin(&self) -> Result {
+        match &self.residency {
+            Some(residency) => residency.pin(),
+            None => Ok(()),
         }
     }
 

@@ -34,11 +34,6 @@ impl CachedVmap {
         })
     }
 
-    /// The shared cache.
-    pub fn cache(&self) -> &Arc<VmapCache> {
-        &self.cache
-    }
-
     /// Begins an access; see [`VmapCache::begin_access`].
     pub fn begin_access(&mut self, direction: Direction) -> Result<Access<'_>> {
         self.cache.begin_access(direction)

@@ -4,6 +4,7 @@
 //! any warning, BUG, oops, lockdep or KASAN report, Rust panic or kmemleak finding fails the run.
 
 use crate::initramfs::{KMEMLEAK_BEGIN, KMEMLEAK_END};
+use anyhow::{bail, Result};
 
 /// Lines that open a report, and what kind of report they open.
 const REPORT_STARTS: &[(&str, &str)] = &[
@@ -60,6 +61,18 @@ fn classify(line: &str) -> Option<&'static str> {
         .iter()
         .find(|(pattern, _)| line.contains(pattern))
         .map(|(_, kind)| *kind)
+}
+
+/// Shows every report in `log` and fails if there is any.
+pub fn fail_on_reports(log: &str) -> Result<()> {
+    let found = reports(log);
+    for report in &found {
+        eprintln!("guest log: {}:\n{}\n", report.kind, report.excerpt);
+    }
+    if !found.is_empty() {
+        bail!("the guest log has {} report(s) (shown above)", found.len());
+    }
+    Ok(())
 }
 
 /// Whether the log shows a completed kmemleak scan (only with the debug configuration).

@@ -83,11 +83,10 @@ fn checkpatch(paths: &Paths, _: Flavour) -> Result<()> {
             .args(["--no-tree", "--terse", "--strict", "--show-types", "-f"])
             .args(&files),
     )?;
-    let patches = command::output(Command::new("ls").arg(paths.repo.join("patches")))?;
-    let patch_files: Vec<PathBuf> = patches
-        .lines()
-        .map(|name| paths.repo.join("patches").join(name))
-        .collect();
+    let mut patch_files: Vec<PathBuf> = std::fs::read_dir(paths.repo.join("patches"))?
+        .map(|entry| entry.map(|entry| entry.path()))
+        .collect::<std::io::Result<_>>()?;
+    patch_files.sort();
     command::run(
         Command::new("perl")
             .arg(&script)

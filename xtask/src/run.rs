@@ -66,20 +66,11 @@ fn report(console: &str, log: &std::path::Path, screenshot: &std::path::Path) ->
     for line in &ours {
         println!("  {line}");
     }
-    let reports = guest_log::reports(console);
-    for report in &reports {
-        eprintln!("guest log: {}:\n{}\n", report.kind, report.excerpt);
-    }
+    guest_log::fail_on_reports(console)?;
     if ours.is_empty() {
         bail!(
             "our code left no trace in the guest log ({})",
             log.display()
-        );
-    }
-    if !reports.is_empty() {
-        bail!(
-            "the guest log has {} report(s) (shown above)",
-            reports.len()
         );
     }
     if !screenshot.exists() {

@@ -101,16 +101,7 @@ fn run_suites(
 
 /// Fails on any report in the guest log, and on a missing kmemleak scan in a debug run.
 fn check_guest_log(console: &str, flavour: Flavour) -> Result<()> {
-    let reports = guest_log::reports(console);
-    for report in &reports {
-        eprintln!("guest log: {}:\n{}\n", report.kind, report.excerpt);
-    }
-    if !reports.is_empty() {
-        bail!(
-            "the guest log has {} report(s) (shown above)",
-            reports.len()
-        );
-    }
+    guest_log::fail_on_reports(console)?;
     if flavour == Flavour::Debug && !guest_log::kmemleak_scanned(console) {
         bail!("the debug run ended without a kmemleak scan");
     }
