@@ -6,13 +6,20 @@
  * Sorted alphabetically.
  */
 
+#include <drm/drm_client.h>
 #include <drm/drm_device.h>
 #include <drm/drm_drv.h>
+#include <drm/drm_file.h>
+#include <drm/drm_framebuffer.h>
 #include <drm/drm_gem.h>
 #include <drm/drm_gem_shmem_helper.h>
 #include <drm/drm_gem_vram_helper.h>
+#include <drm/drm_mode_config.h>
+#include <drm/drm_modes.h>
+#include <drm/drm_plane.h>
 #include <drm/drm_prime.h>
 #include <drm/drm_vgem.h>
+#include <drm/drm_vmap_client_test.h>
 #include <kunit/assert.h>
 #include <linux/delay.h>
 #include <linux/dma-buf.h>

@@ -12,6 +12,9 @@ use crate::{
 };
 use core::ptr::NonNull;
 
+/// Primary minors are 0 to 63 (`DRM_MINOR_PRIMARY` in `drm_drv.c`).
+const MAX_PRIMARY_MINORS: u32 = 64;
+
 /// A DRM device (`struct drm_device`).
 ///
 /// # Invariants
@@ -53,6 +56,35 @@ impl Device {
         let raw = NonNull::new(raw.cast::<Self>()).ok_or(ENODEV)?;
         // SAFETY: `raw` is a live device, and we take over the reference taken for us.
         Ok(unsafe { ARef::from_raw(raw) })
+    }
+
+    /// The first registered device (lowest primary minor) whose driver is named `driver`.
+    ///
+    /// Fails with `ENODEV` if there is none.
+    pub fn find_by_driver(driver: &[u8]) -> Result<ARef<Self>> {
+        (0..MAX_PRIMARY_MINORS)
+            .filter_map(|minor| Self::from_minor(minor).ok())
+            .find(|device| device.driver_name().as_bytes() == driver)
+            .ok_or(ENODEV)
+    }
+
+    /// Whether the device manages video memory with the VRAM helpers (bochs, for one).
+    pub fn has_vram(&self) -> bool {
+        // SAFETY: The device is alive (type invariant); `vram_mm` is set at probe, if ever.
+        !unsafe { (*self.as_raw()).vram_mm }.is_null()
+    }
+
+    /// The number of framebuffers on the device, for tests that check that none was left.
+    pub fn framebuffer_count(&self) -> u32 {
+        // SAFETY: The device is alive, so is its mode config's `fb_lock`.
+        let lock = unsafe { core::ptr::addr_of_mut!((*self.as_raw()).mode_config.fb_lock) };
+        // SAFETY: `fb_lock` is initialised with the mode config and nests inside nothing here.
+        unsafe { bindings::mutex_lock(lock) };
+        // SAFETY: `fb_lock` protects `num_fb`.
+        let count = unsafe { (*self.as_raw()).mode_config.num_fb };
+        // SAFETY: Locked above.
+        unsafe { bindings::mutex_unlock(lock) };
+        u32::try_from(count).unwrap_or(0)
     }
 
     /// The driver's name, as in `/sys/class/drm/*/device/driver`.

@@ -58,7 +58,7 @@ impl Format {
 ///
 /// # Invariants
 ///
-/// `width` and `height` are non-zero, `pitch == width * bytes_per_pixel` and
+/// `width` and `height` are non-zero, `pitch >= width * bytes_per_pixel` and
 /// `size == pitch * height <= MAX_BUFFER_SIZE`, all without overflow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Layout {
@@ -75,13 +75,20 @@ impl Layout {
     /// Fails with `EINVAL` for a zero dimension and `E2BIG` if the buffer would be larger than
     /// [`MAX_BUFFER_SIZE`] (or not even representable).
     pub fn new(width: u32, height: u32, format: Format) -> Result<Self> {
+        Self::with_pitch(width, height, format, packed_row(width, format)?)
+    }
+
+    /// The layout of a `width` x `height` framebuffer in `format` whose rows are `pitch` bytes
+    /// apart, as a driver's `dumb_create` may align them.
+    ///
+    /// Fails as [`Layout::new`] does, and with `EINVAL` if a row does not fit in `pitch`.
+    pub fn with_pitch(width: u32, height: u32, format: Format, pitch: usize) -> Result<Self> {
         if width == 0 || height == 0 {
             return Err(EINVAL);
         }
-        let pitch = usize::try_from(width)
-            .ok()
-            .and_then(|width| width.checked_mul(format.bytes_per_pixel()))
-            .ok_or(E2BIG)?;
+        if pitch < packed_row(width, format)? {
+            return Err(EINVAL);
+        }
         let size = usize::try_from(height)
             .ok()
             .and_then(|height| height.checked_mul(pitch))
@@ -146,6 +153,14 @@ impl Layout {
             rows: to_usize(height)?,
         })
     }
+}
+
+/// The bytes of one row of `width` pixels in `format`; `E2BIG` if not representable.
+fn packed_row(width: u32, format: Format) -> Result<usize> {
+    usize::try_from(width)
+        .ok()
+        .and_then(|width| width.checked_mul(format.bytes_per_pixel()))
+        .ok_or(E2BIG)
 }
 
 fn to_usize(value: u32) -> Result<usize> {

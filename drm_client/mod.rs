@@ -3,22 +3,37 @@
 //! The Rust in-kernel DRM client API.
 //!
 //! In-kernel DRM clients (a bootsplash, a boot logger, fbdev emulation) draw into buffers that a
-//! KMS device scans out. This module wraps the DRM objects they need: [`Device`] references,
-//! [`GemObject`]s and their in-kernel dma-buf export (no file descriptor), and buffer allocation
-//! on vgem ([`vgem::device`]). CPU access to a buffer goes through its dma-buf and
-//! [`crate::vmap_cache`], never through GEM's vmap hooks.
+//! KMS device scans out. A [`Client`] opens a KMS device as a DRM file of its own, receives the
+//! core's callbacks through a [`ClientHandler`] once registered, allocates [`Framebuffer`]s
+//! from the device's dumb buffers or from vgem ([`Allocator`]), and shows them on every
+//! connected [`Output`]. CPU access to a framebuffer goes through its dma-buf, exported in-kernel
+//! (no file descriptor), and [`crate::vmap_cache`], never through GEM's vmap hooks.
 //!
-//! C headers: [`include/drm/drm_device.h`](srctree/include/drm/drm_device.h),
+//! The lower layer is here too: [`Device`] references, [`GemObject`]s and their export, buffer
+//! allocation on vgem ([`vgem::device`]) and VRAM objects ([`vram`]).
+//!
+//! C headers: [`include/drm/drm_client.h`](srctree/include/drm/drm_client.h),
+//! [`include/drm/drm_device.h`](srctree/include/drm/drm_device.h),
 //! [`include/drm/drm_gem.h`](srctree/include/drm/drm_gem.h)
 
+mod client;
 mod device;
+mod double_buffer;
 mod errors;
+mod framebuffer;
 mod gem;
 mod layout;
+mod modeset;
+#[cfg(CONFIG_DRM_VMAP_CLIENT_KUNIT_TEST)]
+pub mod testing;
 pub mod vgem;
 pub mod vram;
 
+pub use client::{Client, ClientHandler, Registration};
 pub use device::Device;
+pub use double_buffer::DoubleBuffer;
 pub use errors::eopnotsupp;
+pub use framebuffer::{Allocator, Framebuffer, FramebufferVmap};
 pub use gem::{GemObject, MAX_BUFFER_SIZE};
 pub use layout::{Format, Layout};
+pub use modeset::Output;

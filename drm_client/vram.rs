@@ -53,6 +53,23 @@ unsafe impl Send for VramObject {}
 unsafe impl Sync for VramObject {}
 
 impl VramObject {
+    /// The VRAM object whose GEM object is `gem`, taking over the reference.
+    ///
+    /// # Safety
+    ///
+    /// `gem` must be embedded in a `struct drm_gem_vram_object`.
+    unsafe fn from_gem(gem: ARef<GemObject>) -> Self {
+        // SAFETY: The caller guarantees that `gem` is the `bo.base` of a VRAM object.
+        let gbo =
+            unsafe { crate::container_of!(gem.as_raw(), bindings::drm_gem_vram_object, bo.base) };
+        // INVARIANT: `gbo` contains `gem`, which we reference.
+        Self {
+            // SAFETY: `gbo` is derived from a non-null pointer into a live object.
+            gbo: unsafe { NonNull::new_unchecked(gbo.cast_mut()) },
+            gem,
+        }
+    }
+
     /// Allocates `size` bytes in `device`'s VRAM manager, placed in system memory at first.
     ///
     /// Fails with `EOPNOTSUPP` on a device without VRAM helpers, `EINVAL` for a zero size and
@@ -64,8 +81,7 @@ impl VramObject {
         if size > MAX_BUFFER_SIZE {
             return Err(E2BIG);
         }
-        // SAFETY: The device is alive (type invariant); `vram_mm` is set at probe, if ever.
-        if unsafe { (*device.as_raw()).vram_mm }.is_null() {
+        if !device.has_vram() {
             return Err(eopnotsupp());
         }
         // SAFETY: The device is alive and has a VRAM manager, checked above.
@@ -127,5 +143,34 @@ impl Residency for VramObject {
         unsafe { bindings::ttm_bo_unpin(addr_of_mut!((*gbo).bo)) };
         // SAFETY: This thread took the lock above.
         unsafe { bindings::dma_resv_unlock(resv) };
+    }
+}
+
+/// A VRAM object pinned in video memory, where the display scans out from, until dropped.
+pub(super) struct ScanoutPin(VramObject);
+
+impl ScanoutPin {
+    /// Moves `gem` into video memory and pins it there.
+    ///
+    /// Fails with `ENOMEM` if video memory is full and, like every pin, on a signal.
+    ///
+    /// # Safety
+    ///
+    /// `gem` must be embedded in a `struct drm_gem_vram_object`.
+    pub(super) unsafe fn new(gem: ARef<GemObject>) -> Result<Self> {
+        // SAFETY: The caller guarantees that `gem` is a VRAM object's.
+        let object = unsafe { VramObject::from_gem(gem) };
+        // SAFETY: `gbo` is alive (type invariant of `VramObject`); the helper takes the
+        // reservation lock and moves the object if needed.
+        to_result(unsafe {
+            bindings::drm_gem_vram_pin(object.gbo.as_ptr(), Placement::Vram.flag())
+        })?;
+        Ok(Self(object))
+    }
+}
+
+impl Drop for ScanoutPin {
+    fn drop(&mut self) {
+        self.0.unpin();
     }
 }

@@ -53,8 +53,22 @@ pub(crate) fn with_device(
     Ok(())
 }
 
+/// Runs `body` with the first device of `driver`; see [`with_device`], and checks that the
+/// device has no more framebuffers afterwards than before.
+pub(crate) fn with_kms_device(
+    test: &Test,
+    driver: &[u8],
+    body: impl FnOnce(&Device) -> CaseResult,
+) -> CaseResult {
+    let device = Device::find_by_driver(driver)?;
+    let framebuffers_before = device.framebuffer_count();
+    with_device(test, &device, body)?;
+    ktest_assert_eq!(test, device.framebuffer_count(), framebuffers_before);
+    Ok(())
+}
+
 /// The device's reference count once it is down to `expected`, or after the last poll.
-fn settled_ref_count(test: &Test, device: &Device, expected: u32) -> u32 {
+pub(crate) fn settled_ref_count(test: &Test, device: &Device, expected: u32) -> u32 {
     for _ in 0..RELEASE_POLLS {
         flush_deferred_releases();
         if device.ref_count() <= expected {

@@ -46,6 +46,24 @@ fn bad_dimensions_fail_cleanly(test: &Test) -> CaseResult {
     Ok(())
 }
 
+fn aligned_pitches_are_kept(test: &Test) -> CaseResult {
+    // A driver's dumb_create may align rows, as bochs does to 64 bytes... or not at all.
+    let aligned = Layout::with_pitch(100, 10, Format::Rgb565, 256)?;
+    ktest_assert_eq!(test, (aligned.pitch(), aligned.size()), (256, 2560));
+    ktest_assert_eq!(test, aligned.rect(1, 1, 2, 2)?.offset, 256 + 2);
+    ktest_assert_err!(
+        test,
+        Layout::with_pitch(100, 10, Format::Rgb565, 199),
+        EINVAL
+    );
+    ktest_assert_err!(
+        test,
+        Layout::with_pitch(1, u32::MAX, Format::Rgb565, usize::MAX),
+        E2BIG
+    );
+    Ok(())
+}
+
 fn pixel_rectangles_become_byte_rectangles(test: &Test) -> CaseResult {
     let layout = Layout::new(640, 480, Format::Xrgb8888)?;
     let expected = Rect {
@@ -69,6 +87,7 @@ ktest_suite!(
         formats_round_trip_their_fourcc,
         pitch_and_size_follow_the_format,
         bad_dimensions_fail_cleanly,
+        aligned_pitches_are_kept,
         pixel_rectangles_become_byte_rectangles,
     ]
 );

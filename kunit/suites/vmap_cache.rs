@@ -10,13 +10,12 @@ use kernel::{
         vram::{Placement, VramObject},
         Device,
     },
-    error::code::{EBUSY, EINVAL, ENODEV},
+    error::code::{EBUSY, EINVAL},
     ktest::{CaseResult, Test},
     ktest_assert, ktest_assert_eq, ktest_assert_err, ktest_suite, new_condvar, new_mutex,
     prelude::*,
     sync::{Arc, CondVar, CondVarTimeoutResult, Mutex},
     time::msecs_to_jiffies,
-    types::ARef,
     vmap_cache::{
         etimedout, CacheConfig, CachedVmap, Direction, Invalidation, ManualFence, Residency,
         VmapCache,
@@ -207,17 +206,6 @@ fn unsignalled_fence_times_out(test: &Test) -> CaseResult {
     })
 }
 
-/// How many primary minors to look through for the display device.
-const MAX_MINORS: u32 = 16;
-
-/// QEMU's standard VGA, driven by bochs: buffers in VRAM that the memory manager moves.
-fn bochs_device() -> Result<ARef<Device>> {
-    (0..MAX_MINORS)
-        .filter_map(|minor| Device::from_minor(minor).ok())
-        .find(|device| device.driver_name().as_bytes() == b"bochs-drm")
-        .ok_or(ENODEV)
-}
-
 /// Writes `data` at `offset` in one access and returns the access's generation and placement.
 fn write_once(user: &mut CachedVmap, offset: usize, data: &[u8]) -> Result<(u64, bool)> {
     let mut access = user.begin_access(Direction::Write)?;
@@ -237,7 +225,8 @@ fn vram_move_preserves_data(test: &Test) -> CaseResult {
     const DATA: &[u8; 11] = b"moving data";
     // Across a page boundary.
     const OFFSET: usize = 4090;
-    let bochs = bochs_device()?;
+    // QEMU's standard VGA, driven by bochs: buffers in VRAM that the memory manager moves.
+    let bochs = Device::find_by_driver(b"bochs-drm")?;
     with_device(test, &bochs, |device| {
         let object = Arc::new(VramObject::new(device, BUFFER_SIZE)?, GFP_KERNEL)?;
         object.move_to(Placement::Vram)?;

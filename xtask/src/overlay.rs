@@ -26,6 +26,10 @@ pub const PLACEMENTS: &[(&str, &str)] = &[
     ("c/bindings.h", "rust/bindings/drm_vmap_client.h"),
     ("c/helpers.c", "rust/helpers/drm_vmap_client.c"),
     ("c/drm_vgem.h", "include/drm/drm_vgem.h"),
+    (
+        "c/drm_vmap_client_test.h",
+        "include/drm/drm_vmap_client_test.h",
+    ),
     ("Documentation/gpu", "Documentation/gpu/drm-vmap-client"),
 ];
 

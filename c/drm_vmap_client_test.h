@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Test fixtures of the Rust in-kernel DRM client layer's KUnit suites: what
+ * user space or the hardware would do to a client (take DRM master, plug a
+ * monitor, unbind the driver), and views of a framebuffer from the KMS side.
+ * Built only with CONFIG_DRM_VMAP_CLIENT_KUNIT_TEST.
+ */
+
+#ifndef __DRM_VMAP_CLIENT_TEST_H__
+#define __DRM_VMAP_CLIENT_TEST_H__
+
+#include <linux/types.h>
+
+struct device;
+struct dma_buf;
+struct drm_device;
+struct drm_framebuffer;
+struct file;
+
+struct file *drm_vmap_client_test_open_master(struct drm_device *dev);
+void drm_vmap_client_test_close(struct file *file);
+int drm_vmap_client_test_set_connected(struct drm_device *dev, bool connected);
+u32 drm_vmap_client_test_scanout_fb_id(struct drm_device *dev);
+int drm_vmap_client_test_fb_read(struct drm_framebuffer *fb, size_t offset,
+				 void *dst, size_t len);
+int drm_vmap_client_test_fb_shares_pages(struct drm_framebuffer *fb,
+					 struct dma_buf *buf);
+struct device *drm_vmap_client_test_unbind(struct drm_device *dev);
+int drm_vmap_client_test_rebind(struct device *parent);
+
+#endif

@@ -1,0 +1,339 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! In-kernel DRM clients: registration with a KMS device and the callbacks the DRM core makes.
+//!
+//! C header: [`include/drm/drm_client.h`](srctree/include/drm/drm_client.h)
+
+use super::{eopnotsupp, Device};
+use crate::{
+    alloc::flags::GFP_KERNEL,
+    bindings,
+    error::{code::*, to_result, Error, Result},
+    init::pin_init_from_closure,
+    new_mutex,
+    prelude::*,
+    str::CStr,
+    sync::{Arc, Mutex},
+    types::{ARef, Opaque},
+};
+use core::{
+    ffi::c_int,
+    ptr,
+    sync::atomic::{AtomicBool, Ordering},
+};
+
+/// What a client does when the DRM core calls it.
+///
+/// The core makes these calls with the device's client list locked, so a handler must not drop
+/// a [`Registration`] of the same device. It gets `&Client` only, not a reference it could keep:
+/// the client may be on its way out while the call runs.
+pub trait ClientHandler: Send + Sync {
+    /// Outputs were connected or disconnected; also called once by [`Client::register`].
+    ///
+    /// A typical handler probes the outputs again ([`Client::probe_outputs`]), which forgets the
+    /// framebuffer shown so far, and shows one ([`Client::show`]). An error stops the core from
+    /// calling this again for the client.
+    fn hotplug(&self, _client: &Client) -> Result {
+        Ok(())
+    }
+
+    /// The last user-space file of the device was closed, so no one holds DRM master any more.
+    ///
+    /// Returning `Ok` claims the display: the core calls no other client. With `force`, the
+    /// client should restore even if some file holds master ([`Client::restore_display`]).
+    fn restore(&self, _client: &Client, _force: bool) -> Result {
+        Err(eopnotsupp())
+    }
+
+    /// The device is being unregistered (driver unbound, device unplugged).
+    ///
+    /// Every later operation of the client fails with `ENODEV`. A handler that owns framebuffers
+    /// of the client should drop them here: they keep the client, and the device structure, in
+    /// memory.
+    fn unregister(&self, _client: &Client) {}
+}
+
+/// An in-kernel client of a KMS device (`struct drm_client_dev`).
+///
+/// A client owns a DRM file, as a user-space process does, and the mode sets the client
+/// modesetting helpers compute for it. Create one with [`Client::new`], allocate its
+/// framebuffers, then [`Client::register`] it to receive callbacks.
+///
+/// # Invariants
+///
+/// `raw` was initialised by `drm_client_init()` for `device` with `Client::VTABLE` and is
+/// released by `drm_client_release()` only when the client is dropped. While `registered` is
+/// set, `raw` is on the device's client list and the list owns one reference to the client,
+/// leaked by [`Client::register`]; `registered` changes only under the list's mutex, or when the
+/// core has taken the client off the list before calling the unregister callback.
+#[pin_data(PinnedDrop)]
+pub struct Client {
+    device: ARef<Device>,
+    handler: Arc<dyn ClientHandler>,
+    registered: AtomicBool,
+    unplugged: AtomicBool,
+    /// Serialises the probing and committing of mode sets, which the callbacks and the
+    /// client's owner may do concurrently.
+    #[pin]
+    pub(super) display: Mutex<()>,
+    #[pin]
+    raw: Opaque<bindings::drm_client_dev>,
+}
+
+// SAFETY: The C client is only reached through functions that take its locks (the modeset
+// mutex, the client list mutex), and the Rust state is atomic or behind a mutex.
+unsafe impl Send for Client {}
+
+// SAFETY: See `Send`: every method takes `&self` and synchronises itself.
+unsafe impl Sync for Client {}
+
+impl Client {
+    const VTABLE: bindings::drm_client_funcs = bindings::drm_client_funcs {
+        // Built-in code: `THIS_MODULE` is null.
+        owner: ptr::null_mut(),
+        unregister: Some(Self::unregister_callback),
+        restore: Some(Self::restore_callback),
+        hotplug: Some(Self::hotplug_callback),
+    };
+
+    /// Creates a client of `device` named `name`, not registered yet.
+    ///
+    /// Fails with `EOPNOTSUPP` if the device cannot display (no `DRIVER_MODESET`, vgem for one)
+    /// or cannot allocate dumb buffers, and with `ENODEV` if it is unplugged.
+    pub fn new(
+        device: &Device,
+        name: &'static CStr,
+        handler: Arc<dyn ClientHandler>,
+    ) -> Result<Arc<Self>> {
+        let dev = device.as_raw();
+        Arc::pin_init(
+            try_pin_init!(Self {
+            device: device.into(),
+            handler,
+            registered: AtomicBool::new(false),
+            unplugged: AtomicBool::new(false),
+            display <- new_mutex!(()),
+            // SAFETY: The closure initialises the slot completely or fails, leaving nothing
+            // behind: `drm_client_init()` undoes its own work on failure. The struct is zeroed
+            // first, as the C API expects a `kzalloc()`ed client.
+            raw <- unsafe {
+                pin_init_from_closure(move |slot: *mut Opaque<bindings::drm_client_dev>| {
+                    let raw = Opaque::raw_get(slot);
+                    ptr::write_bytes(raw, 0, 1);
+                    to_result(bindings::drm_client_init(
+                        dev,
+                        raw,
+                        name.as_char_ptr(),
+                        &Self::VTABLE,
+                    ))
+                })
+            },
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Adds the client to its device's client list, which makes the core call its handler.
+    ///
+    /// Calls [`ClientHandler::hotplug`] once before returning, so a handler that shows a
+    /// framebuffer there lights the outputs that are already connected. The client stays
+    /// registered until the [`Registration`] drops or the device is unregistered. Fails with
+    /// `EBUSY` if the client is registered already and `ENODEV` if the device was unplugged.
+    pub fn register(self: &Arc<Self>) -> Result<Registration> {
+        if self.is_unplugged() {
+            return Err(ENODEV);
+        }
+        if self.registered.swap(true, Ordering::AcqRel) {
+            return Err(EBUSY);
+        }
+        // INVARIANT: The list's reference, given back when the client leaves the list.
+        let _list_reference = Arc::into_raw(self.clone());
+        // SAFETY: `raw` was initialised by `drm_client_init()` (type invariant) and is not on
+        // the list (`registered` was clear).
+        unsafe { bindings::drm_client_register(self.as_raw()) };
+        Ok(Registration {
+            client: self.clone(),
+        })
+    }
+
+    /// The client's device.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Whether the device was unplugged; every operation of the client then fails with
+    /// `ENODEV`.
+    pub fn is_unplugged(&self) -> bool {
+        self.unplugged.load(Ordering::Acquire) || self.enter().is_err()
+    }
+
+    /// Enters a section in which the device cannot finish unplugging (`drm_dev_enter()`).
+    ///
+    /// Fails with `ENODEV` if it was unplugged.
+    pub(super) fn enter(&self) -> Result<DeviceSection> {
+        if self.unplugged.load(Ordering::Acquire) {
+            return Err(ENODEV);
+        }
+        let mut index = 0;
+        // SAFETY: The device is alive (type invariant of `Device`); `index` is an out parameter.
+        if !unsafe { bindings::drm_dev_enter(self.device.as_raw(), &mut index) } {
+            return Err(ENODEV);
+        }
+        Ok(DeviceSection { index })
+    }
+
+    /// The C `struct drm_client_dev`.
+    pub(super) fn as_raw(&self) -> *mut bindings::drm_client_dev {
+        self.raw.get()
+    }
+
+    /// The client's DRM file, which owns the GEM handles it creates.
+    pub(super) fn file(&self) -> *mut bindings::drm_file {
+        // SAFETY: `raw` is initialised (type invariant); `file` is set by `drm_client_init()`
+        // and stays until the client is released.
+        unsafe { (*self.as_raw()).file }
+    }
+
+    /// The client's name, as given to [`Client::new`].
+    pub fn name(&self) -> &CStr {
+        // SAFETY: `raw` is initialised (type invariant); `name` is the `'static` string
+        // `Client::new` received.
+        unsafe { CStr::from_char_ptr((*self.as_raw()).name) }
+    }
+
+    /// The client embedding `raw`.
+    ///
+    /// # Safety
+    ///
+    /// `raw` must be the `raw` field of a live `Client` that stays alive while the returned
+    /// reference is used.
+    unsafe fn from_raw<'a>(raw: *mut bindings::drm_client_dev) -> &'a Self {
+        // SAFETY: `Opaque` is transparent, so `raw` points at the field; the caller guarantees
+        // that the client containing it is alive.
+        unsafe { &*crate::container_of!(raw, Self, raw) }
+    }
+
+    /// `drm_client_funcs.hotplug`: forwards to the handler.
+    ///
+    /// # Safety
+    ///
+    /// Only the DRM core calls this, for a client on its device's client list, holding the
+    /// list's mutex.
+    unsafe extern "C" fn hotplug_callback(raw: *mut bindings::drm_client_dev) -> c_int {
+        // SAFETY: The core calls back registered clients only, under the client list mutex,
+        // and a registered client is kept alive by the list's reference (type invariant).
+        let client = unsafe { Self::from_raw(raw) };
+        to_errno(client.handler.hotplug(client))
+    }
+
+    /// `drm_client_funcs.restore`: forwards to the handler.
+    ///
+    /// # Safety
+    ///
+    /// Only the DRM core calls this, for a client on its device's client list, holding the
+    /// list's mutex.
+    unsafe extern "C" fn restore_callback(
+        raw: *mut bindings::drm_client_dev,
+        force: bool,
+    ) -> c_int {
+        // SAFETY: As in `hotplug_callback`.
+        let client = unsafe { Self::from_raw(raw) };
+        to_errno(client.handler.restore(client, force))
+    }
+
+    /// `drm_client_funcs.unregister`: forwards to the handler.
+    ///
+    /// # Safety
+    ///
+    /// Only the DRM core calls this, for a client on its device's client list, holding the
+    /// list's mutex.
+    unsafe extern "C" fn unregister_callback(raw: *mut bindings::drm_client_dev) {
+        // SAFETY: As in `hotplug_callback`: the core has taken the client off the list, but the
+        // list's reference is only given back below.
+        let client = unsafe { Self::from_raw(raw) };
+        client.unplugged.store(true, Ordering::Release);
+        // INVARIANT: The core removed the client from the list before calling us.
+        client.registered.store(false, Ordering::Release);
+        client.handler.unregister(client);
+        // SAFETY: The reference leaked by `register()` for the list, which no longer has the
+        // client. If it is the last one, the client is released here, as the C API expects of
+        // an unregister callback.
+        drop(unsafe { Arc::from_raw(ptr::from_ref(client)) });
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for Client {
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: `raw` was initialised by `drm_client_init()` and is not on the client list:
+        // a registered client is referenced by the list. Every framebuffer of the client holds
+        // a reference too, so they are all gone: closing the file frees nothing in use.
+        unsafe { bindings::drm_client_release(self.as_raw()) };
+    }
+}
+
+/// A client's membership of its device's client list; dropping it takes the client off.
+///
+/// The DRM core does not let clients leave the list before the device is unregistered: a
+/// boot splash or a test that ends earlier uses this to leave.
+pub struct Registration {
+    client: Arc<Client>,
+}
+
+impl Registration {
+    /// The registered client.
+    pub fn client(&self) -> &Arc<Client> {
+        &self.client
+    }
+
+    /// Whether the client is still on the list (the device was not unregistered meanwhile).
+    pub fn is_registered(&self) -> bool {
+        self.client.registered.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let client = &self.client;
+        // Off the list for good (the device was unregistered): nothing to do, and the list
+        // mutex may be held by this very thread, in a handler's unregister callback.
+        if !client.registered.load(Ordering::Acquire) {
+            return;
+        }
+        // SAFETY: The device is alive (the client holds a reference); the list mutex lives in it.
+        let list_mutex = unsafe { ptr::addr_of_mut!((*client.device.as_raw()).clientlist_mutex) };
+        // SAFETY: `list_mutex` is initialised with the device; the callbacks that run under it
+        // do not take locks this thread holds.
+        unsafe { bindings::mutex_lock(list_mutex) };
+        let on_list = client.registered.swap(false, Ordering::AcqRel);
+        if on_list {
+            // SAFETY: `registered` was set under the list mutex, so `raw` is on the list.
+            unsafe { bindings::list_del(ptr::addr_of_mut!((*client.as_raw()).list)) };
+        }
+        // SAFETY: Taken above.
+        unsafe { bindings::mutex_unlock(list_mutex) };
+        if on_list {
+            // SAFETY: The list's reference, leaked by `register()`; the client left the list.
+            drop(unsafe { Arc::from_raw(ptr::from_ref::<Client>(client)) });
+        }
+    }
+}
+
+/// A `drm_dev_enter()` section: the device cannot finish unplugging until it ends.
+pub(super) struct DeviceSection {
+    index: c_int,
+}
+
+impl Drop for DeviceSection {
+    fn drop(&mut self) {
+        // SAFETY: `index` came from a successful `drm_dev_enter()`.
+        unsafe { bindings::drm_dev_exit(self.index) };
+    }
+}
+
+fn to_errno(result: Result) -> c_int {
+    match result {
+        Ok(()) => 0,
+        Err(error) => Error::to_errno(error),
+    }
+}

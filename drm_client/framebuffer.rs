@@ -1,0 +1,395 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Framebuffers backed by dumb buffers, with CPU access through their dma-buf.
+//!
+//! # Buffer lifetime
+//!
+//! A framebuffer is created from a GEM handle in the client's DRM file, and the handle is
+//! deleted as soon as the framebuffer exists ([`GemHandle`] is a guard that cannot outlive the
+//! creation). This is the rule of the 2023 fix in `drm_client_framebuffer_create()`: a handle
+//! kept in the file holds the GEM object, an exported dma-buf holds the object too, and the
+//! file would then keep the object and its driver pinned by a cycle. After creation the
+//! framebuffer references the object, and the dma-buf used for CPU access references it (or,
+//! for vgem buffers, the imported object references the dma-buf); nothing else does.
+//!
+//! C headers: [`include/drm/drm_framebuffer.h`](srctree/include/drm/drm_framebuffer.h),
+//! [`include/drm/drm_prime.h`](srctree/include/drm/drm_prime.h)
+
+use super::{eopnotsupp, vgem, vram::ScanoutPin, Client, Device, Format, GemObject, Layout};
+use crate::{
+    bindings,
+    error::{code::*, from_err_ptr, to_result, Result},
+    sync::Arc,
+    types::ARef,
+    vmap_cache::{Access, CachedVmap, Direction, DmaBuf, VmapCache},
+};
+use core::ptr::{self, NonNull};
+
+/// Where a framebuffer's memory comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Allocator {
+    /// A dumb buffer of the KMS device itself (its `dumb_create`), as
+    /// `drm_client_framebuffer_create()` allocates. On a device with video memory, the buffer
+    /// is pinned there for its lifetime, as scanout requires.
+    Device,
+    /// A shmem buffer on vgem, exported as a dma-buf and imported into the KMS device: the
+    /// display reads the pages the client writes, with no copy between the devices.
+    Vgem,
+}
+
+/// A framebuffer of a client, and the dma-buf through which the CPU reaches its memory.
+///
+/// Drawing goes through [`Framebuffer::vmap`], never through GEM's vmap hooks.
+///
+/// # Invariants
+///
+/// `fb` is a framebuffer of the client's device, created by the driver's `fb_create` for this
+/// object alone and not owned by any file: `fb` holds the one reference, dropped by
+/// `drm_framebuffer_remove()`. Its first plane is the memory of `buffer`, laid out as `layout`.
+pub struct Framebuffer {
+    client: Arc<Client>,
+    fb: NonNull<bindings::drm_framebuffer>,
+    layout: Layout,
+    allocator: Allocator,
+    buffer: ARef<DmaBuf>,
+    cache: Arc<VmapCache>,
+    _scanout_pin: Option<ScanoutPin>,
+}
+
+// SAFETY: The framebuffer's reference count is atomic and its removal takes the modeset locks;
+// the other fields are `Send`.
+unsafe impl Send for Framebuffer {}
+
+// SAFETY: `&Framebuffer` only reads immutable fields or calls functions that lock.
+unsafe impl Sync for Framebuffer {}
+
+impl Framebuffer {
+    /// Allocates a `width` x `height` framebuffer in `format` for `client`, from `allocator`.
+    ///
+    /// Fails with `EINVAL` for a zero dimension, a size below the device's minimum or a format
+    /// no plane of the device scans out, `E2BIG` for a buffer over
+    /// [`MAX_BUFFER_SIZE`](super::MAX_BUFFER_SIZE) or a size above the device's maximum,
+    /// `EOPNOTSUPP` if the device cannot import (for [`Allocator::Vgem`]) and `ENODEV` if it was
+    /// unplugged.
+    pub fn new(
+        client: &Arc<Client>,
+        allocator: Allocator,
+        width: u32,
+        height: u32,
+        format: Format,
+    ) -> Result<Self> {
+        let packed = Layout::new(width, height, format)?;
+        check_scanout(client.device(), &packed)?;
+        let _section = client.enter()?;
+        let (buffer, object, layout, scanout_pin) = match allocator {
+            Allocator::Device => allocate_dumb(client, &packed)?,
+            Allocator::Vgem => allocate_on_vgem(client.device(), packed)?,
+        };
+        let fb = {
+            let handle = GemHandle::new(client, &object)?;
+            create_framebuffer(client, &handle, &layout)?
+        };
+        let cache = match VmapCache::new(buffer.clone()) {
+            Ok(cache) => cache,
+            Err(error) => {
+                // SAFETY: `fb` was just created and is not shown anywhere.
+                unsafe { bindings::drm_framebuffer_remove(fb.as_ptr()) };
+                return Err(error);
+            }
+        };
+        // INVARIANT: `create_framebuffer()` gave us the framebuffer's only reference, and it
+        // scans out `object`, whose memory `buffer` exports.
+        Ok(Self {
+            client: client.clone(),
+            fb,
+            layout,
+            allocator,
+            buffer,
+            cache,
+            _scanout_pin: scanout_pin,
+        })
+    }
+
+    /// The client the framebuffer belongs to.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The framebuffer's mode object ID.
+    pub fn id(&self) -> u32 {
+        // SAFETY: `fb` is alive while we hold its reference (type invariant).
+        unsafe { (*self.fb.as_ptr()).base.id }
+    }
+
+    /// Width, height, format and pitch.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// Where the memory comes from.
+    pub fn allocator(&self) -> Allocator {
+        self.allocator
+    }
+
+    /// The dma-buf the CPU reaches the memory through.
+    pub fn dma_buf(&self) -> &DmaBuf {
+        &self.buffer
+    }
+
+    /// The cached mapping of the framebuffer, shared by all its users (for statistics and
+    /// invalidation).
+    pub fn cache(&self) -> &Arc<VmapCache> {
+        &self.cache
+    }
+
+    /// Declares a user of the framebuffer's cached mapping; see [`CachedVmap`].
+    pub fn vmap(&self) -> Result<FramebufferVmap> {
+        Ok(FramebufferVmap {
+            client: self.client.clone(),
+            user: CachedVmap::new(self.cache.clone())?,
+        })
+    }
+
+    /// Tells the device that the `width` x `height` rectangle at (`x`, `y`) changed.
+    ///
+    /// Devices that scan out from their own copy (a `dirty` hook) update it; the others read
+    /// the buffer anyway, and this does nothing. Fails with `EINVAL` for an empty rectangle,
+    /// `ERANGE` outside the framebuffer and `ENODEV` after unplug.
+    pub fn flush(&self, x: u32, y: u32, width: u32, height: u32) -> Result {
+        self.layout.rect(x, y, width, height)?;
+        let clip = bindings::drm_clip_rect {
+            x1: to_u16(x)?,
+            y1: to_u16(y)?,
+            x2: to_u16(x + width)?,
+            y2: to_u16(y + height)?,
+        };
+        let _section = self.client.enter()?;
+        let fb = self.fb.as_ptr();
+        // SAFETY: `fb` is alive (type invariant); `funcs` is set at its creation.
+        let Some(dirty) = (unsafe { (*(*fb).funcs).dirty }) else {
+            return Ok(());
+        };
+        let mut clip = clip;
+        // SAFETY: `fb` is alive; the hook takes one clip rectangle and no file, as in
+        // `drm_client_framebuffer_flush()`.
+        to_result(unsafe { dirty(fb, ptr::null_mut(), 0, 0, &mut clip, 1) })
+    }
+
+    /// Tells the device that the whole framebuffer changed.
+    pub fn flush_all(&self) -> Result {
+        self.flush(0, 0, self.layout.width(), self.layout.height())
+    }
+
+    /// The C `struct drm_framebuffer`.
+    pub fn as_raw(&self) -> *mut bindings::drm_framebuffer {
+        self.fb.as_ptr()
+    }
+}
+
+impl Drop for Framebuffer {
+    fn drop(&mut self) {
+        self.client.forget(self.fb.as_ptr());
+        // SAFETY: We own the framebuffer's reference (type invariant) and no mode set of the
+        // client points at it any more. The removal turns off planes that still show it.
+        unsafe { bindings::drm_framebuffer_remove(self.fb.as_ptr()) };
+    }
+}
+
+/// A user of a framebuffer's cached mapping; see [`Framebuffer::vmap`].
+///
+/// The handle keeps the client alive, and stops granting accesses once the device is unplugged.
+pub struct FramebufferVmap {
+    client: Arc<Client>,
+    user: CachedVmap,
+}
+
+impl FramebufferVmap {
+    /// Begins a CPU access; see [`CachedVmap::begin_access`].
+    ///
+    /// Fails with `ENODEV` once the device is unplugged: the memory stays valid for accesses
+    /// already open (the framebuffer holds it), but nothing new is drawn for a gone device.
+    pub fn begin_access(&mut self, direction: Direction) -> Result<Access<'_>> {
+        if self.client.is_unplugged() {
+            return Err(ENODEV);
+        }
+        self.user.begin_access(direction)
+    }
+
+    /// Withdraws this user; see [`CachedVmap::vunmap_cached`].
+    pub fn vunmap_cached(self) -> Result {
+        self.user.vunmap_cached()
+    }
+}
+
+/// A GEM handle in the client's file, deleted when the guard drops.
+///
+/// # Invariants
+///
+/// `id` is a live handle in `client`'s file.
+struct GemHandle<'a> {
+    client: &'a Client,
+    id: u32,
+}
+
+impl<'a> GemHandle<'a> {
+    /// Creates a handle for `object` in `client`'s file.
+    fn new(client: &'a Client, object: &GemObject) -> Result<Self> {
+        let mut id = 0;
+        // SAFETY: The file and the object are alive; the handle takes its own object reference.
+        to_result(unsafe {
+            bindings::drm_gem_handle_create(client.file(), object.as_raw(), &mut id)
+        })?;
+        // INVARIANT: Created above.
+        Ok(Self { client, id })
+    }
+}
+
+impl Drop for GemHandle<'_> {
+    fn drop(&mut self) {
+        // SAFETY: `id` is a live handle of the file (type invariant). Deleting it cannot fail.
+        let _ = unsafe { bindings::drm_gem_handle_delete(self.client.file(), self.id) };
+    }
+}
+
+/// The buffer of a new framebuffer: the dma-buf for CPU access, the GEM object of the KMS
+/// device, its actual layout, and its pin in video memory if the device needs one.
+type Allocation = (ARef<DmaBuf>, ARef<GemObject>, Layout, Option<ScanoutPin>);
+
+/// Allocates a dumb buffer on the client's device and exports it in-kernel.
+fn allocate_dumb(client: &Client, packed: &Layout) -> Result<Allocation> {
+    let dev = client.device().as_raw();
+    // SAFETY: The device is alive; its driver is static.
+    let dumb_create = unsafe { (*(*dev).driver).dumb_create }.ok_or_else(eopnotsupp)?;
+    let bits_per_pixel =
+        u32::try_from(packed.format().bytes_per_pixel() * 8).map_err(|_| EINVAL)?;
+    let mut args = bindings::drm_mode_create_dumb {
+        width: packed.width(),
+        height: packed.height(),
+        bpp: bits_per_pixel,
+        ..Default::default()
+    };
+    // SAFETY: The file and the device are alive. The arguments are what
+    // `drm_mode_create_dumb()` would pass after its checks, which `Layout` has made: non-zero
+    // dimensions and a size that does not overflow.
+    to_result(unsafe { dumb_create(client.file(), dev, &mut args) })?;
+    // INVARIANT: `dumb_create` returned a new handle in the client's file.
+    let handle = GemHandle {
+        client,
+        id: args.handle,
+    };
+    let layout = Layout::with_pitch(
+        packed.width(),
+        packed.height(),
+        packed.format(),
+        usize::try_from(args.pitch).map_err(|_| EINVAL)?,
+    )?;
+    let object = lookup(client, &handle)?;
+    if object.size() < layout.size() {
+        return Err(EINVAL);
+    }
+    let scanout_pin = if client.device().has_vram() {
+        // SAFETY: Devices with a VRAM manager allocate dumb buffers as VRAM objects: the
+        // manager belongs to the VRAM helpers, whose dumb_create is the only one using it.
+        Some(unsafe { ScanoutPin::new(object.clone()) }?)
+    } else {
+        None
+    };
+    let buffer = object.export()?;
+    Ok((buffer, object, layout, scanout_pin))
+}
+
+/// Allocates a shmem buffer on vgem, exports it in-kernel and imports it into `device`.
+fn allocate_on_vgem(device: &Device, layout: Layout) -> Result<Allocation> {
+    let vgem = vgem::device()?;
+    let buffer = GemObject::new_shmem(&vgem, layout.size())?.export()?;
+    let object = import(device, &buffer)?;
+    Ok((buffer, object, layout, None))
+}
+
+/// The object behind `handle`, with a reference of its own.
+fn lookup(client: &Client, handle: &GemHandle<'_>) -> Result<ARef<GemObject>> {
+    // SAFETY: The file is alive and the handle is live (type invariant of `GemHandle`).
+    let object = unsafe { bindings::drm_gem_object_lookup(client.file(), handle.id) };
+    let object = NonNull::new(object.cast::<GemObject>()).ok_or(ENOENT)?;
+    // SAFETY: The lookup returned a reference, which we take over.
+    Ok(unsafe { ARef::from_raw(object) })
+}
+
+/// Imports `buffer` into `device`, as `drm_gem_prime_fd_to_handle()` does without the file.
+fn import(device: &Device, buffer: &DmaBuf) -> Result<ARef<GemObject>> {
+    let dev = device.as_raw();
+    // SAFETY: The device is alive; its driver is static.
+    let driver = unsafe { &*(*dev).driver };
+    let object = match driver.gem_prime_import {
+        // SAFETY: The device and the dma-buf are alive; the hook takes its own references.
+        Some(import) => unsafe { import(dev, buffer.as_raw()) },
+        None if driver.gem_prime_import_sg_table.is_none() => return Err(eopnotsupp()),
+        // SAFETY: As above; the generic import attaches to the dma-buf and keeps a reference.
+        None => unsafe { bindings::drm_gem_prime_import(dev, buffer.as_raw()) },
+    };
+    let object = from_err_ptr(object)?;
+    // SAFETY: Not null after the error check; we take over the reference the import returned.
+    Ok(unsafe { ARef::from_raw(NonNull::new_unchecked(object.cast::<GemObject>())) })
+}
+
+/// Refuses sizes and formats the device cannot scan out, as `drm_internal_framebuffer_create()`
+/// would.
+fn check_scanout(device: &Device, layout: &Layout) -> Result {
+    let dev = device.as_raw();
+    // SAFETY: The device is alive; the limits are set before it is registered.
+    let config = unsafe { &(*dev).mode_config };
+    let (width, height) = (i64::from(layout.width()), i64::from(layout.height()));
+    if width > i64::from(config.max_width) || height > i64::from(config.max_height) {
+        return Err(E2BIG);
+    }
+    if width < i64::from(config.min_width) || height < i64::from(config.min_height) {
+        return Err(EINVAL);
+    }
+    // SAFETY: The device is alive; its planes are fixed once it is registered.
+    if !unsafe { bindings::drm_any_plane_has_format(dev, layout.format().fourcc(), 0) } {
+        return Err(EINVAL);
+    }
+    Ok(())
+}
+
+/// Creates the framebuffer for the object behind `handle`, through the driver's `fb_create`.
+fn create_framebuffer(
+    client: &Client,
+    handle: &GemHandle<'_>,
+    layout: &Layout,
+) -> Result<NonNull<bindings::drm_framebuffer>> {
+    let dev = client.device().as_raw();
+    // SAFETY: The device is alive; `funcs` is set when its mode config is initialised.
+    let fb_create = unsafe { (*(*dev).mode_config.funcs).fb_create }.ok_or_else(eopnotsupp)?;
+    let mut command = bindings::drm_mode_fb_cmd2 {
+        width: layout.width(),
+        height: layout.height(),
+        pixel_format: layout.format().fourcc(),
+        ..Default::default()
+    };
+    command.handles[0] = handle.id;
+    command.pitches[0] = u32::try_from(layout.pitch()).map_err(|_| E2BIG)?;
+    // SAFETY: The device and the file are alive, and the handle is live in the file; the
+    // driver checks the command against the object and returns a new framebuffer or an error.
+    let fb = from_err_ptr(unsafe { fb_create(dev, client.file(), &command) })?;
+    // SAFETY: Not null after the error check.
+    let fb = unsafe { NonNull::new_unchecked(fb) };
+    name_framebuffer(fb, client);
+    Ok(fb)
+}
+
+/// Names the client as the framebuffer's owner in debugfs, as `drm_client_buffer_addfb()` does.
+fn name_framebuffer(fb: NonNull<bindings::drm_framebuffer>, client: &Client) {
+    let name = client.name().as_bytes();
+    // SAFETY: The framebuffer is new and only ours; `comm` is a plain character array.
+    let comm = unsafe { &mut (*fb.as_ptr()).comm };
+    let len = name.len().min(comm.len() - 1);
+    for (to, from) in comm.iter_mut().zip(name.iter().take(len)) {
+        *to = *from;
+    }
+    comm[len] = 0;
+}
+
+fn to_u16(value: u32) -> Result<u16> {
+    u16::try_from(value).map_err(|_| ERANGE)
+}

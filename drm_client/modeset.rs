@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Outputs and mode setting for a client, on the client modesetting helpers.
+//!
+//! `drm_client_modeset_probe()` picks a mode for every connected output and a CRTC to drive it
+//! (one `struct drm_mode_set` each); a client puts a framebuffer into those mode sets and
+//! commits them. The commit is atomic and blocking: when it returns, the framebuffer is on
+//! screen and the one shown before is not, so a client may draw into that one without tearing.
+//!
+//! C header: [`include/drm/drm_client.h`](srctree/include/drm/drm_client.h)
+
+use super::{Client, Framebuffer};
+use crate::{
+    alloc::{flags::GFP_KERNEL, KVec},
+    bindings,
+    error::{code::*, to_result, Result},
+};
+use core::ptr;
+
+/// A connected output as the last probe found it: the mode it will be driven in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Output {
+    /// The CRTC's mode object ID.
+    pub crtc_id: u32,
+    /// Visible width of the mode, in pixels.
+    pub width: u32,
+    /// Visible height of the mode, in pixels.
+    pub height: u32,
+    /// Where the output's picture starts in the framebuffer (non-zero for tiled displays).
+    pub x: u32,
+    /// See `x`.
+    pub y: u32,
+    /// How many connectors show this CRTC's picture (clones).
+    pub connectors: usize,
+}
+
+impl Output {
+    /// Whether a `width` x `height` framebuffer covers what this output shows.
+    fn fits_in(&self, width: u32, height: u32) -> bool {
+        let right = u64::from(self.x) + u64::from(self.width);
+        let bottom = u64::from(self.y) + u64::from(self.height);
+        right <= u64::from(width) && bottom <= u64::from(height)
+    }
+}
+
+impl Client {
+    /// Probes the connectors and picks a mode for every connected output.
+    ///
+    /// Forgets the framebuffer shown so far: call [`Client::show`] afterwards. Fails with
+    /// `ENODEV` if the device was unplugged.
+    pub fn probe_outputs(&self) -> Result<KVec<Output>> {
+        let _section = self.enter()?;
+        let _display = self.display.lock();
+        // SAFETY: The client is initialised (type invariant); zero sizes mean no limit.
+        to_result(unsafe { bindings::drm_client_modeset_probe(self.as_raw(), 0, 0) })?;
+        self.with_mode_sets(|sets| outputs_of(sets))
+    }
+
+    /// The outputs the last probe found, without probing again.
+    pub fn outputs(&self) -> Result<KVec<Output>> {
+        let _display = self.display.lock();
+        self.with_mode_sets(|sets| outputs_of(sets))
+    }
+
+    /// Shows `fb` on every output the last probe found, and returns how many those are.
+    ///
+    /// Showing another framebuffer than the current one is a page flip; the commit waits for
+    /// it to complete. Fails with `EBUSY` while a DRM master (user space) holds the display,
+    /// `EINVAL` if `fb` belongs to another client, `ERANGE` if it is smaller than an output's
+    /// mode, and `ENODEV` if the device was unplugged. Showing nothing (no output connected)
+    /// commits nothing and returns zero.
+    pub fn show(&self, fb: &Framebuffer) -> Result<usize> {
+        if !ptr::eq(fb.client(), self) {
+            return Err(EINVAL);
+        }
+        let _section = self.enter()?;
+        let _display = self.display.lock();
+        let (width, height) = (fb.layout().width(), fb.layout().height());
+        let lit = self.with_mode_sets(|sets| {
+            let lit = sets.iter().filter(|set| !set.mode.is_null());
+            if lit
+                .clone()
+                .any(|set| !output_of(set).fits_in(width, height))
+            {
+                return Err(ERANGE);
+            }
+            let mut count = 0;
+            for set in sets.iter_mut().filter(|set| !set.mode.is_null()) {
+                set.fb = fb.as_raw();
+                count += 1;
+            }
+            Ok(count)
+        })?;
+        if lit == 0 {
+            return Ok(0);
+        }
+        // SAFETY: The client is initialised; the commit takes the modeset mutex and the
+        // modeset locks itself, and refuses with `EBUSY` while a master exists.
+        to_result(unsafe { bindings::drm_client_modeset_commit(self.as_raw()) })?;
+        Ok(lit)
+    }
+
+    /// Commits the mode sets again, as in [`ClientHandler::restore`](super::ClientHandler).
+    ///
+    /// With `force`, ignores a DRM master that may still exist. Fails with `EBUSY` if one
+    /// holds the display and `force` is not set, and with `ENODEV` after unplug.
+    pub fn restore_display(&self, force: bool) -> Result {
+        let _section = self.enter()?;
+        let _display = self.display.lock();
+        let raw = self.as_raw();
+        // SAFETY: The client is initialised; both commit functions take the locks they need
+        // (the `_locked` one means the master check, which `force` skips).
+        to_result(unsafe {
+            if force {
+                bindings::drm_client_modeset_commit_locked(raw)
+            } else {
+                bindings::drm_client_modeset_commit(raw)
+            }
+        })
+    }
+
+    /// Takes `fb` out of the mode sets, before it is removed.
+    pub(super) fn forget(&self, fb: *mut bindings::drm_framebuffer) {
+        let _ = self.with_mode_sets(|sets| {
+            for set in sets.iter_mut().filter(|set| set.fb == fb) {
+                set.fb = ptr::null_mut();
+            }
+            Ok(())
+        });
+    }
+
+    /// Runs `f` on the client's mode sets with the modeset mutex held.
+    fn with_mode_sets<R>(
+        &self,
+        f: impl FnOnce(&mut [bindings::drm_mode_set]) -> Result<R>,
+    ) -> Result<R> {
+        let raw = self.as_raw();
+        // SAFETY: The client is initialised (type invariant), so its modeset mutex is.
+        let mutex = unsafe { ptr::addr_of_mut!((*raw).modeset_mutex) };
+        // SAFETY: `mutex` is initialised; callers hold no lock the commit paths take inside it.
+        unsafe { bindings::mutex_lock(mutex) };
+        // SAFETY: The mutex protects `modesets`, an array of one mode set per CRTC followed by
+        // an entry whose `crtc` is null, allocated by `drm_client_modeset_create()`.
+        let sets = unsafe { mode_sets((*raw).modesets) };
+        let result = f(sets);
+        // SAFETY: Locked above.
+        unsafe { bindings::mutex_unlock(mutex) };
+        result
+    }
+}
+
+/// The mode sets in the array at `first`, up to the terminating entry.
+///
+/// # Safety
+///
+/// `first` must point at an array terminated by an entry with a null `crtc`, which the caller
+/// may change exclusively for the returned lifetime.
+unsafe fn mode_sets<'a>(first: *mut bindings::drm_mode_set) -> &'a mut [bindings::drm_mode_set] {
+    let mut len = 0;
+    // SAFETY: The array is terminated (caller), so every entry up to the terminator is valid.
+    while !unsafe { (*first.add(len)).crtc }.is_null() {
+        len += 1;
+    }
+    // SAFETY: `len` entries are valid and exclusively ours (caller).
+    unsafe { core::slice::from_raw_parts_mut(first, len) }
+}
+
+fn outputs_of(sets: &[bindings::drm_mode_set]) -> Result<KVec<Output>> {
+    let mut outputs = KVec::new();
+    for set in sets.iter().filter(|set| !set.mode.is_null()) {
+        outputs.push(output_of(set), GFP_KERNEL)?;
+    }
+    Ok(outputs)
+}
+
+fn output_of(set: &bindings::drm_mode_set) -> Output {
+    // SAFETY: `set` comes from `mode_sets()` under the modeset mutex: its CRTC is a live CRTC
+    // of the device, and its mode, checked non-null by the callers, is owned by the mode set.
+    let (crtc_id, mode) = unsafe { ((*set.crtc).base.id, &*set.mode) };
+    Output {
+        crtc_id,
+        width: u32::from(mode.hdisplay),
+        height: u32::from(mode.vdisplay),
+        x: set.x,
+        y: set.y,
+        connectors: set.num_connectors,
+    }
+}

@@ -1,0 +1,312 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The in-kernel client API on real KMS drivers: vkms for drawing, mode setting, hotplug and
+//! DRM master, bochs for unplug (its driver can be unbound and bound again).
+//!
+//! Every case checks at its end that the devices it used hold no more references and no more
+//! framebuffers than before it: no GEM export, dma-buf, DRM file or framebuffer left behind.
+
+use crate::common::{settled_ref_count, with_kms_device, with_vgem_device};
+use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use kernel::{
+    alloc::{flags::GFP_KERNEL, KVec},
+    c_str,
+    drm_client::{
+        eopnotsupp,
+        testing::{self, MasterFile, Unbound},
+        Allocator, Client, ClientHandler, Device, DoubleBuffer, Format, Framebuffer, Layout,
+    },
+    error::{code::*, Result},
+    ktest::{CaseResult, Test},
+    ktest_assert, ktest_assert_eq, ktest_assert_err, ktest_suite,
+    sync::Arc,
+    vmap_cache::{Direction, Mapping},
+};
+
+const VKMS: &[u8] = b"vkms";
+const BOCHS: &[u8] = b"bochs-drm";
+
+/// A handler that counts the core's calls and probes the outputs on every hotplug.
+#[derive(Default)]
+struct Recorder {
+    hotplugs: AtomicU32,
+    restores: AtomicU32,
+    unregisters: AtomicU32,
+    outputs: AtomicUsize,
+}
+
+impl ClientHandler for Recorder {
+    fn hotplug(&self, client: &Client) -> Result {
+        self.hotplugs.fetch_add(1, Ordering::Relaxed);
+        let outputs = client.probe_outputs()?;
+        self.outputs.store(outputs.len(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn restore(&self, client: &Client, force: bool) -> Result {
+        self.restores.fetch_add(1, Ordering::Relaxed);
+        client.restore_display(force)
+    }
+
+    fn unregister(&self, _client: &Client) {
+        self.unregisters.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn new_client(device: &Device) -> Result<(Arc<Client>, Arc<Recorder>)> {
+    let recorder = Arc::new(Recorder::default(), GFP_KERNEL)?;
+    let client = Client::new(device, c_str!("vmap_client_kunit"), recorder.clone())?;
+    Ok((client, recorder))
+}
+
+/// The byte at `offset` of the test pattern: not periodic in any power of two.
+fn pattern_byte(offset: usize, seed: usize) -> u8 {
+    ((offset + seed) % 251) as u8
+}
+
+/// Fills every row of a framebuffer of `layout` with the pattern for `seed`.
+fn draw_pattern(memory: &mut Mapping<'_>, layout: &Layout, seed: usize) -> Result {
+    let row_len = layout.rect(0, 0, layout.width(), 1)?.row_len;
+    let mut row = KVec::from_elem(0u8, row_len, GFP_KERNEL)?;
+    for y in 0..layout.height() {
+        let start = layout.rect(0, y, layout.width(), 1)?.offset;
+        for (i, byte) in row.iter_mut().enumerate() {
+            *byte = pattern_byte(start + i, seed);
+        }
+        memory.write(start, &row)?;
+    }
+    Ok(())
+}
+
+/// Reads `fb` row by row through the KMS device's own mapping and compares with the pattern.
+fn displayed_matches_pattern(fb: &Framebuffer, seed: usize) -> Result<bool> {
+    let layout = fb.layout();
+    let row_len = layout.rect(0, 0, layout.width(), 1)?.row_len;
+    let mut row = KVec::from_elem(0u8, row_len, GFP_KERNEL)?;
+    for y in 0..layout.height() {
+        let start = layout.rect(0, y, layout.width(), 1)?.offset;
+        testing::read_as_display(fb, start, &mut row)?;
+        if row
+            .iter()
+            .enumerate()
+            .any(|(i, byte)| *byte != pattern_byte(start + i, seed))
+        {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Draws the pattern into `fb` through its dma-buf and checks that the display reads it.
+fn draw_and_read_back(test: &Test, fb: &Framebuffer, seed: usize) -> CaseResult {
+    let mut user = fb.vmap()?;
+    {
+        let mut access = user.begin_access(Direction::Write)?;
+        draw_pattern(&mut access.memory(), fb.layout(), seed)?;
+    }
+    fb.flush_all()?;
+    ktest_assert!(test, displayed_matches_pattern(fb, seed)?);
+    user.vunmap_cached()?;
+    Ok(())
+}
+
+fn devices_without_modesetting_are_refused(test: &Test) -> CaseResult {
+    with_vgem_device(test, |vgem| {
+        let recorder = Arc::new(Recorder::default(), GFP_KERNEL)?;
+        let client = Client::new(vgem, c_str!("vmap_client_kunit"), recorder);
+        ktest_assert_err!(test, client, eopnotsupp());
+        Ok(())
+    })
+}
+
+fn bad_framebuffers_get_an_errno(test: &Test) -> CaseResult {
+    with_kms_device(test, VKMS, |device| {
+        let (client, _) = new_client(device)?;
+        let xrgb = Format::Xrgb8888;
+        for allocator in [Allocator::Device, Allocator::Vgem] {
+            let new = |width, height| Framebuffer::new(&client, allocator, width, height, xrgb);
+            ktest_assert_err!(test, new(0, 480), EINVAL);
+            ktest_assert_err!(test, new(640, 0), EINVAL);
+            ktest_assert_err!(test, new(u32::MAX, u32::MAX), E2BIG);
+            // Small enough for memory, wider than vkms scans out (mode_config.max_width).
+            ktest_assert_err!(test, new(65536, 1), E2BIG);
+        }
+        ktest_assert_err!(test, Format::from_fourcc(0x2020_2020), EINVAL);
+        Ok(())
+    })
+}
+
+fn vgem_buffers_need_an_importing_device(test: &Test) -> CaseResult {
+    with_kms_device(test, BOCHS, |device| {
+        let (client, _) = new_client(device)?;
+        // bochs scans out of video memory only: it cannot import system memory pages.
+        let fb = Framebuffer::new(&client, Allocator::Vgem, 64, 64, Format::Xrgb8888);
+        ktest_assert_err!(test, fb, eopnotsupp());
+        Ok(())
+    })
+}
+
+fn device_framebuffers_show_what_is_drawn(test: &Test) -> CaseResult {
+    with_kms_device(test, VKMS, |device| {
+        let (client, _) = new_client(device)?;
+        for (seed, format) in [(0, Format::Xrgb8888), (7, Format::Rgb565)] {
+            let fb = Framebuffer::new(&client, Allocator::Device, 320, 200, format)?;
+            ktest_assert_eq!(test, fb.layout().format(), format);
+            ktest_assert!(test, fb.layout().pitch() >= 320 * format.bytes_per_pixel());
+            draw_and_read_back(test, &fb, seed)?;
+        }
+        Ok(())
+    })
+}
+
+fn vgem_framebuffers_share_pages_with_the_display(test: &Test) -> CaseResult {
+    with_vgem_device(test, |_| {
+        with_kms_device(test, VKMS, |device| {
+            let (client, _) = new_client(device)?;
+            let fb = Framebuffer::new(&client, Allocator::Vgem, 320, 200, Format::Xrgb8888)?;
+            draw_and_read_back(test, &fb, 3)?;
+            // The imported object is the vgem dma-buf's, page for page: nothing was copied.
+            testing::check_shared_pages(&fb)?;
+            Ok(())
+        })
+    })
+}
+
+fn flips_show_each_buffer_in_turn(test: &Test) -> CaseResult {
+    with_kms_device(test, VKMS, |device| {
+        let (client, recorder) = new_client(device)?;
+        let registration = client.register()?;
+        // Registering probed the outputs: vkms has one virtual output.
+        ktest_assert_eq!(test, recorder.hotplugs.load(Ordering::Relaxed), 1);
+        let outputs = client.outputs()?;
+        ktest_assert_eq!(test, outputs.len(), 1);
+        let (width, height) = (outputs[0].width, outputs[0].height);
+        let mut buffers =
+            DoubleBuffer::new(&client, Allocator::Vgem, width, height, Format::Xrgb8888)?;
+        let layout = *buffers.layout();
+        for seed in 0..4 {
+            let back_id = buffers.back().id();
+            buffers.draw(|memory| draw_pattern(memory, &layout, seed))?;
+            ktest_assert_eq!(test, buffers.flip()?, 1);
+            ktest_assert_eq!(test, testing::scanned_out_id(device), back_id);
+            ktest_assert_eq!(test, buffers.front().id(), back_id);
+            ktest_assert!(test, displayed_matches_pattern(buffers.front(), seed)?);
+        }
+        buffers.front().flush(1, 2, 3, 4)?;
+        ktest_assert_err!(test, buffers.front().flush(0, 0, width + 1, 1), ERANGE);
+        ktest_assert_err!(test, buffers.front().flush(0, 0, 0, 1), EINVAL);
+        // A framebuffer smaller than the mode cannot be shown.
+        let small = Framebuffer::new(&client, Allocator::Device, 64, 64, Format::Xrgb8888)?;
+        ktest_assert_err!(test, client.show(&small), ERANGE);
+        drop(registration);
+        Ok(())
+    })
+}
+
+fn hotplug_reaches_the_client(test: &Test) -> CaseResult {
+    with_kms_device(test, VKMS, |device| {
+        let (client, recorder) = new_client(device)?;
+        let _registration = client.register()?;
+        ktest_assert_eq!(test, recorder.outputs.load(Ordering::Relaxed), 1);
+        let unplugged = testing::set_connected(device, false);
+        let seen_unplugged = (
+            recorder.hotplugs.load(Ordering::Relaxed),
+            recorder.outputs.load(Ordering::Relaxed),
+        );
+        // Plug back before checking, so that a failure leaves vkms connected.
+        testing::set_connected(device, true)?;
+        unplugged?;
+        ktest_assert_eq!(test, seen_unplugged, (2, 0));
+        ktest_assert_eq!(test, recorder.hotplugs.load(Ordering::Relaxed), 3);
+        ktest_assert_eq!(test, recorder.outputs.load(Ordering::Relaxed), 1);
+        Ok(())
+    })
+}
+
+fn master_holds_the_display_until_restore(test: &Test) -> CaseResult {
+    with_kms_device(test, VKMS, |device| {
+        let (client, recorder) = new_client(device)?;
+        let _registration = client.register()?;
+        let outputs = client.outputs()?;
+        ktest_assert_eq!(test, outputs.len(), 1);
+        let fb = Framebuffer::new(
+            &client,
+            Allocator::Device,
+            outputs[0].width,
+            outputs[0].height,
+            Format::Xrgb8888,
+        )?;
+        ktest_assert_eq!(test, client.show(&fb)?, 1);
+        let other = Framebuffer::new(
+            &client,
+            Allocator::Vgem,
+            outputs[0].width,
+            outputs[0].height,
+            Format::Xrgb8888,
+        )?;
+        {
+            let _compositor = MasterFile::open(device)?;
+            ktest_assert_err!(test, client.show(&other), EBUSY);
+            ktest_assert_err!(test, client.restore_display(false), EBUSY);
+            ktest_assert_eq!(test, testing::scanned_out_id(device), fb.id());
+        }
+        // The compositor's file was the last one: the core asked the client to restore.
+        ktest_assert_eq!(test, recorder.restores.load(Ordering::Relaxed), 1);
+        ktest_assert_eq!(test, client.show(&other)?, 1);
+        ktest_assert_eq!(test, testing::scanned_out_id(device), other.id());
+        Ok(())
+    })
+}
+
+fn unplug_during_use_gives_enodev(test: &Test) -> CaseResult {
+    let device = Device::find_by_driver(BOCHS)?;
+    {
+        let (client, recorder) = new_client(&device)?;
+        let registration = client.register()?;
+        let outputs = client.outputs()?;
+        ktest_assert!(test, !outputs.is_empty());
+        let (width, height) = (outputs[0].width, outputs[0].height);
+        let fb = Framebuffer::new(&client, Allocator::Device, width, height, Format::Xrgb8888)?;
+        ktest_assert_eq!(test, client.show(&fb)?, outputs.len());
+        let mut user = fb.vmap()?;
+        drop(user.begin_access(Direction::Write)?);
+
+        let unbound = Unbound::unbind(&device)?;
+        ktest_assert_eq!(test, recorder.unregisters.load(Ordering::Relaxed), 1);
+        ktest_assert!(test, !registration.is_registered());
+        ktest_assert!(test, client.is_unplugged());
+        ktest_assert_err!(test, user.begin_access(Direction::Write), ENODEV);
+        ktest_assert_err!(test, client.show(&fb), ENODEV);
+        ktest_assert_err!(test, client.probe_outputs(), ENODEV);
+        ktest_assert_err!(test, fb.flush_all(), ENODEV);
+        let another = Framebuffer::new(&client, Allocator::Device, 64, 64, Format::Xrgb8888);
+        ktest_assert_err!(test, another, ENODEV);
+        ktest_assert_err!(test, client.register(), ENODEV);
+        drop((user, fb, registration, client));
+        // Only the driver's reference went with the unbind; ours is the last one now.
+        ktest_assert_eq!(test, settled_ref_count(test, &device, 1), 1);
+        drop(device);
+        unbound.rebind()?;
+    }
+    // The driver is back, with a new device that works.
+    let device = Device::find_by_driver(BOCHS)?;
+    let (client, _) = new_client(&device)?;
+    let fb = Framebuffer::new(&client, Allocator::Device, 64, 64, Format::Xrgb8888)?;
+    draw_and_read_back(test, &fb, 5)?;
+    Ok(())
+}
+
+ktest_suite!(
+    drm_vmap_client_client,
+    [
+        devices_without_modesetting_are_refused,
+        bad_framebuffers_get_an_errno,
+        vgem_buffers_need_an_importing_device,
+        device_framebuffers_show_what_is_drawn,
+        vgem_framebuffers_share_pages_with_the_display,
+        flips_show_each_buffer_in_turn,
+        hotplug_reaches_the_client,
+        master_holds_the_display_until_restore,
+        unplug_during_use_gives_enodev,
+    ]
+);

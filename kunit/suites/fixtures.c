@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Test fixtures for the KUnit suites of the Rust in-kernel DRM client layer.
+ *
+ * Each one does to a DRM device what user space or the hardware would: open
+ * the primary node and become DRM master, connect or disconnect every
+ * connector, unbind the driver. The others look at a framebuffer the way the
+ * display does, through the KMS device's own GEM objects, so that a test can
+ * tell that what a client drew through its dma-buf is what is scanned out.
+ */
+
+#include <drm/drm_auth.h>
+#include <drm/drm_connector.h>
+#include <drm/drm_device.h>
+#include <drm/drm_file.h>
+#include <drm/drm_framebuffer.h>
+#include <drm/drm_gem.h>
+#include <drm/drm_gem_framebuffer_helper.h>
+#include <drm/drm_gem_shmem_helper.h>
+#include <drm/drm_modeset_lock.h>
+#include <drm/drm_plane.h>
+#include <drm/drm_probe_helper.h>
+#include <drm/drm_vmap_client_test.h>
+#include <linux/device.h>
+#include <linux/dma-buf.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/iosys-map.h>
+#include <linux/scatterlist.h>
+#include <linux/vmalloc.h>
+
+#include "../../../drm_internal.h"
+
+/**
+ * drm_vmap_client_test_open_master - open the primary node as DRM master
+ * @dev: DRM device
+ *
+ * Does what drm_open() does for user space opening /dev/dri/cardN while no
+ * one else holds it: the new file is counted as open and becomes DRM master.
+ * Close it with drm_vmap_client_test_close(); closing the last open file
+ * makes the DRM core restore the in-kernel clients.
+ *
+ * Returns: the file, or an ERR_PTR: -EBUSY if another file is master.
+ */
+struct file *drm_vmap_client_test_open_master(struct drm_device *dev)
+{
+	struct drm_file *priv;
+	struct file *file;
+	int ret;
+
+	file = mock_drm_getfile(dev->primary, O_RDWR);
+	if (IS_ERR(file))
+		return file;
+	/* drm_release() uncounts every file, as drm_open() counted it. */
+	atomic_inc(&dev->open_count);
+
+	priv = file->private_data;
+	ret = drm_master_open(priv);
+	if (!ret && !priv->is_master)
+		ret = -EBUSY;
+	if (ret) {
+		drm_vmap_client_test_close(file);
+		return ERR_PTR(ret);
+	}
+	return file;
+}
+
+/**
+ * drm_vmap_client_test_close - close a file and wait until it is released
+ * @file: file from drm_vmap_client_test_open_master()
+ *
+ * A kernel thread's last fput() is deferred; the flush completes it, so that
+ * the master is dropped and the clients restored when this returns.
+ */
+void drm_vmap_client_test_close(struct file *file)
+{
+	fput(file);
+	flush_delayed_fput();
+}
+
+/**
+ * drm_vmap_client_test_set_connected - plug or unplug every connector
+ * @dev: DRM device
+ * @connected: false to force every connector off, true to undo that
+ *
+ * Works as writing "off" or "detect" to each connector's sysfs status file,
+ * then sends the hotplug event that the clients see.
+ *
+ * Returns: 0, or -ENODEV if the device has no connectors.
+ */
+int drm_vmap_client_test_set_connected(struct drm_device *dev, bool connected)
+{
+	enum drm_connector_force force = connected ? DRM_FORCE_UNSPECIFIED :
+						     DRM_FORCE_OFF;
+	struct drm_connector_list_iter iter;
+	struct drm_connector *connector;
+	unsigned int count = 0;
+
+	mutex_lock(&dev->mode_config.mutex);
+	drm_connector_list_iter_begin(dev, &iter);
+	drm_for_each_connector_iter(connector, &iter) {
+		connector->force = force;
+		count++;
+	}
+	drm_connector_list_iter_end(&iter);
+	mutex_unlock(&dev->mode_config.mutex);
+
+	if (!count)
+		return -ENODEV;
+	drm_kms_helper_hotplug_event(dev);
+	return 0;
+}
+
+/**
+ * drm_vmap_client_test_scanout_fb_id - what the first primary plane shows
+ * @dev: DRM device
+ *
+ * Returns: the ID of the framebuffer in the committed state of the first
+ * primary plane that has one, or 0 if no primary plane shows anything.
+ */
+u32 drm_vmap_client_test_scanout_fb_id(struct drm_device *dev)
+{
+	struct drm_plane *plane;
+	u32 id = 0;
+
+	drm_modeset_lock_all(dev);
+	drm_for_each_plane(plane, dev) {
+		if (plane->type != DRM_PLANE_TYPE_PRIMARY || !plane->state ||
+		    !plane->state->fb)
+			continue;
+		id = plane->state->fb->base.id;
+		break;
+	}
+	drm_modeset_unlock_all(dev);
+	return id;
+}
+
+/**
+ * drm_vmap_client_test_fb_read - read a framebuffer as the display does
+ * @fb: framebuffer
+ * @offset: byte offset into its first plane
+ * @dst: destination
+ * @len: bytes to read
+ *
+ * Maps the framebuffer's GEM object through the KMS device, as a display
+ * that composes in software (vkms) or copies to its scanout memory does.
+ *
+ * Returns: 0, -ERANGE outside the object, or the mapping's error.
+ */
+int drm_vmap_client_test_fb_read(struct drm_framebuffer *fb, size_t offset,
+				 void *dst, size_t len)
+{
+	struct iosys_map map[DRM_FORMAT_MAX_PLANES];
+	struct iosys_map data[DRM_FORMAT_MAX_PLANES];
+	int ret;
+
+	if (offset > fb->obj[0]->size || len > fb->obj[0]->size - offset)
+		return -ERANGE;
+	ret = drm_gem_fb_vmap(fb, map, data);
+	if (ret)
+		return ret;
+	iosys_map_memcpy_from(dst, &data[0], offset, len);
+	drm_gem_fb_vunmap(fb, map);
+	return 0;
+}
+
+/**
+ * drm_vmap_client_test_fb_shares_pages - check the zero-copy import
+ * @fb: framebuffer whose GEM object a shmem driver imported
+ * @buf: the dma-buf it should have imported
+ *
+ * Returns: 0 if the framebuffer's object was imported from @buf and its
+ * pages are the pages the exporter maps, -EXDEV if not, or the mapping's
+ * error.
+ */
+int drm_vmap_client_test_fb_shares_pages(struct drm_framebuffer *fb,
+					 struct dma_buf *buf)
+{
+	struct drm_gem_object *obj = fb->obj[0];
+	struct sg_page_iter iter;
+	struct iosys_map map;
+	size_t offset = 0;
+	int ret;
+
+	if (!obj->import_attach || obj->import_attach->dmabuf != buf)
+		return -EXDEV;
+	ret = dma_buf_vmap_unlocked(buf, &map);
+	if (ret)
+		return ret;
+	if (map.is_iomem || !is_vmalloc_addr(map.vaddr)) {
+		ret = -EXDEV;
+		goto out;
+	}
+	for_each_sgtable_page(to_drm_gem_shmem_obj(obj)->sgt, &iter, 0) {
+		if (offset >= buf->size ||
+		    sg_page_iter_page(&iter) != vmalloc_to_page(map.vaddr + offset)) {
+			ret = -EXDEV;
+			break;
+		}
+		offset += PAGE_SIZE;
+	}
+	if (!ret && offset < buf->size)
+		ret = -EXDEV;
+out:
+	dma_buf_vunmap_unlocked(buf, &map);
+	return ret;
+}
+
+/**
+ * drm_vmap_client_test_unbind - unbind a device's driver, as hot-unplug does
+ * @dev: DRM device
+ *
+ * The driver's remove callback unplugs and unregisters @dev, which calls
+ * each client's unregister callback.
+ *
+ * Returns: the parent device, with a reference, for
+ * drm_vmap_client_test_rebind().
+ */
+struct device *drm_vmap_client_test_unbind(struct drm_device *dev)
+{
+	struct device *parent = get_device(dev->dev);
+
+	device_release_driver(parent);
+	return parent;
+}
+
+/**
+ * drm_vmap_client_test_rebind - probe the device again
+ * @parent: from drm_vmap_client_test_unbind(), whose reference this drops
+ *
+ * Returns: 0 if a driver bound, -ENODEV if none did, or the probe's error.
+ */
+int drm_vmap_client_test_rebind(struct device *parent)
+{
+	int ret = device_attach(parent);
+
+	put_device(parent);
+	if (ret < 0)
+		return ret;
+	return ret ? 0 : -ENODEV;
+}
