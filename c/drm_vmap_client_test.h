@@ -23,6 +23,8 @@ int drm_vmap_client_test_set_connected(struct drm_device *dev, bool connected);
 u32 drm_vmap_client_test_scanout_fb_id(struct drm_device *dev);
 int drm_vmap_client_test_fb_read(struct drm_framebuffer *fb, size_t offset,
 				 void *dst, size_t len);
+int drm_vmap_client_test_read_vram(struct drm_device *dev, size_t offset,
+				   void *dst, size_t len);
 int drm_vmap_client_test_fb_shares_pages(struct drm_framebuffer *fb,
 					 struct dma_buf *buf);
 struct device *drm_vmap_client_test_unbind(struct drm_device *dev);

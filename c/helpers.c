@@ -12,6 +12,12 @@
 #include <linux/dma-resv.h>
 #include <linux/iosys-map.h>
 #include <linux/list.h>
+#include <linux/sched.h>
+
+void rust_helper_cond_resched(void)
+{
+	cond_resched();
+}
 
 int rust_helper_dma_resv_lock(struct dma_resv *obj)
 {

@@ -75,6 +75,21 @@ pub fn read_as_display(fb: &Framebuffer, offset: usize, dst: &mut [u8]) -> Resul
     })
 }
 
+/// Reads `dst.len()` bytes at `offset` of the video memory (PCI BAR 0) of `device`, which a
+/// display with a shadow buffer (cirrus) copies damaged areas into.
+pub fn read_vram(device: &Device, offset: usize, dst: &mut [u8]) -> Result {
+    // SAFETY: The device is alive; `dst` is writable for its length; the fixture checks the
+    // range against the BAR.
+    to_result(unsafe {
+        bindings::drm_vmap_client_test_read_vram(
+            device.as_raw(),
+            offset,
+            dst.as_mut_ptr().cast(),
+            dst.len(),
+        )
+    })
+}
+
 /// Checks that `fb`'s object was imported from its dma-buf and scans out the very pages the
 /// exporter maps; `EXDEV` if not.
 pub fn check_shared_pages(fb: &Framebuffer) -> Result {

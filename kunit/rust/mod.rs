@@ -36,7 +36,9 @@
 //! [`ktest_assert_err!`]: crate::ktest_assert_err
 
 mod case;
+mod sched;
 mod suite;
 
 pub use case::{CaseError, CaseResult, Test};
+pub use sched::cond_resched;
 pub use suite::{case, case_terminator, run_case, suite, SuiteCell, SUITE_NAME_MAX};

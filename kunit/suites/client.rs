@@ -25,6 +25,11 @@ use kernel::{
 
 const VKMS: &[u8] = b"vkms";
 const BOCHS: &[u8] = b"bochs-drm";
+const CIRRUS: &[u8] = b"cirrus";
+
+/// cirrus scans out rows of at most this many bytes; wider XRGB8888 framebuffers are converted
+/// to RGB888 as they are copied into its video memory (`cirrus_convert_to()`).
+const CIRRUS_MAX_PITCH: usize = 0x1ff << 3;
 
 /// A handler that counts the core's calls and probes the outputs on every hotplug.
 #[derive(Default)]
@@ -110,6 +115,42 @@ fn draw_and_read_back(test: &Test, fb: &Framebuffer, seed: usize) -> CaseResult 
     Ok(())
 }
 
+/// Draws the pattern for `seed` into `fb` in one access.
+fn draw_once(fb: &Framebuffer, seed: usize) -> Result {
+    let mut user = fb.vmap()?;
+    {
+        let mut access = user.begin_access(Direction::Write)?;
+        draw_pattern(&mut access.memory(), fb.layout(), seed)?;
+    }
+    user.vunmap_cached()
+}
+
+/// Whether the pixel at (`x`, `y`) in cirrus's video memory has the colour of the pattern for
+/// `seed` in a framebuffer of `layout`.
+fn cirrus_shows(device: &Device, layout: &Layout, (x, y): (u32, u32), seed: usize) -> Result<bool> {
+    let vram_cpp = if layout.pitch() > CIRRUS_MAX_PITCH {
+        3
+    } else {
+        4
+    };
+    let vram_offset = |x: u32, y: u32| -> Result<usize> {
+        let width = usize::try_from(layout.width()).map_err(|_| ERANGE)?;
+        let (x, y) = (
+            usize::try_from(x).map_err(|_| ERANGE)?,
+            usize::try_from(y).map_err(|_| ERANGE)?,
+        );
+        Ok((y * width + x) * vram_cpp)
+    };
+    let mut pixel = [0u8; 3];
+    testing::read_vram(device, vram_offset(x, y)?, &mut pixel)?;
+    // Blue, green and red are the first three bytes in both XRGB8888 and RGB888.
+    let fb_offset = layout.rect(x, y, 1, 1)?.offset;
+    Ok(pixel
+        .iter()
+        .enumerate()
+        .all(|(i, byte)| *byte == pattern_byte(fb_offset + i, seed)))
+}
+
 fn devices_without_modesetting_are_refused(test: &Test) -> CaseResult {
     with_vgem_device(test, |vgem| {
         let recorder = Arc::new(Recorder::default(), GFP_KERNEL)?;
@@ -136,12 +177,15 @@ fn bad_framebuffers_get_an_errno(test: &Test) -> CaseResult {
     })
 }
 
-fn vgem_buffers_need_an_importing_device(test: &Test) -> CaseResult {
+fn bochs_refuses_what_it_cannot_scan_out(test: &Test) -> CaseResult {
     with_kms_device(test, BOCHS, |device| {
         let (client, _) = new_client(device)?;
         // bochs scans out of video memory only: it cannot import system memory pages.
         let fb = Framebuffer::new(&client, Allocator::Vgem, 64, 64, Format::Xrgb8888);
         ktest_assert_err!(test, fb, eopnotsupp());
+        // Its plane takes 32-bit formats only.
+        let fb = Framebuffer::new(&client, Allocator::Device, 64, 64, Format::Rgb565);
+        ktest_assert_err!(test, fb, EINVAL);
         Ok(())
     })
 }
@@ -200,6 +244,51 @@ fn flips_show_each_buffer_in_turn(test: &Test) -> CaseResult {
         ktest_assert_err!(test, client.show(&small), ERANGE);
         drop(registration);
         Ok(())
+    })
+}
+
+fn damage_flush_copies_only_the_rectangle(test: &Test) -> CaseResult {
+    with_vgem_device(test, |_| {
+        with_kms_device(test, CIRRUS, |device| {
+            let (client, _) = new_client(device)?;
+            let _registration = client.register()?;
+            let outputs = client.outputs()?;
+            ktest_assert_eq!(test, outputs.len(), 1);
+            let (width, height) = (outputs[0].width, outputs[0].height);
+            // cirrus imports the vgem buffer as its shadow buffer and copies from it.
+            let fb = Framebuffer::new(&client, Allocator::Vgem, width, height, Format::Xrgb8888)?;
+            let layout = *fb.layout();
+            draw_once(&fb, 1)?;
+            // A new framebuffer on the plane is copied whole.
+            ktest_assert_eq!(test, client.show(&fb)?, 1);
+            ktest_assert!(
+                test,
+                cirrus_shows(device, &layout, (width - 1, height - 1), 1)?
+            );
+            draw_once(&fb, 2)?;
+            let (x, y, w, h) = (16, 8, 64, 32);
+            fb.flush(x, y, w, h)?;
+            for corner in [
+                (x, y),
+                (x + w - 1, y),
+                (x, y + h - 1),
+                (x + w - 1, y + h - 1),
+            ] {
+                ktest_assert!(test, cirrus_shows(device, &layout, corner, 2)?);
+            }
+            for outside in [
+                (x - 1, y),
+                (x, y - 1),
+                (x + w, y + h - 1),
+                (x, y + h),
+                (0, 0),
+            ] {
+                ktest_assert!(test, cirrus_shows(device, &layout, outside, 1)?);
+            }
+            fb.flush_all()?;
+            ktest_assert!(test, cirrus_shows(device, &layout, (0, 0), 2)?);
+            Ok(())
+        })
     })
 }
 
@@ -269,9 +358,13 @@ fn unplug_during_use_gives_enodev(test: &Test) -> CaseResult {
         let fb = Framebuffer::new(&client, Allocator::Device, width, height, Format::Xrgb8888)?;
         ktest_assert_eq!(test, client.show(&fb)?, outputs.len());
         let mut user = fb.vmap()?;
-        drop(user.begin_access(Direction::Write)?);
+        let mut access = user.begin_access(Direction::Write)?;
 
         let unbound = Unbound::unbind(&device)?;
+        // The access open across the unplug still reaches the buffer, which the framebuffer
+        // keeps; it just no longer reaches a display.
+        access.memory().fill(0, 4096, 0x5a)?;
+        drop(access);
         ktest_assert_eq!(test, recorder.unregisters.load(Ordering::Relaxed), 1);
         ktest_assert!(test, !registration.is_registered());
         ktest_assert!(test, client.is_unplugged());
@@ -301,10 +394,11 @@ ktest_suite!(
     [
         devices_without_modesetting_are_refused,
         bad_framebuffers_get_an_errno,
-        vgem_buffers_need_an_importing_device,
+        bochs_refuses_what_it_cannot_scan_out,
         device_framebuffers_show_what_is_drawn,
         vgem_framebuffers_share_pages_with_the_display,
         flips_show_each_buffer_in_turn,
+        damage_flush_copies_only_the_rectangle,
         hotplug_reaches_the_client,
         master_holds_the_display_until_restore,
         unplug_during_use_gives_enodev,

@@ -26,6 +26,7 @@
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/iosys-map.h>
+#include <linux/pci.h>
 #include <linux/scatterlist.h>
 #include <linux/vmalloc.h>
 
@@ -161,6 +162,39 @@ int drm_vmap_client_test_fb_read(struct drm_framebuffer *fb, size_t offset,
 		return ret;
 	iosys_map_memcpy_from(dst, &data[0], offset, len);
 	drm_gem_fb_vunmap(fb, map);
+	return 0;
+}
+
+/**
+ * drm_vmap_client_test_read_vram - read a PCI display's video memory
+ * @dev: DRM device of a PCI display whose BAR 0 is its video memory
+ * @offset: byte offset into the BAR
+ * @dst: destination
+ * @len: bytes to read
+ *
+ * Shows what a display that copies damaged areas into its own memory
+ * (cirrus) actually scans out.
+ *
+ * Returns: 0, -ENODEV if @dev is not a PCI device, -ERANGE outside the BAR,
+ * or -ENOMEM if it cannot be mapped.
+ */
+int drm_vmap_client_test_read_vram(struct drm_device *dev, size_t offset,
+				   void *dst, size_t len)
+{
+	void __iomem *vram;
+	struct pci_dev *pdev;
+
+	if (!dev_is_pci(dev->dev))
+		return -ENODEV;
+	pdev = to_pci_dev(dev->dev);
+	if (offset > pci_resource_len(pdev, 0) ||
+	    len > pci_resource_len(pdev, 0) - offset)
+		return -ERANGE;
+	vram = pci_iomap_range(pdev, 0, offset, len);
+	if (!vram)
+		return -ENOMEM;
+	memcpy_fromio(dst, vram, len);
+	pci_iounmap(pdev, vram);
 	return 0;
 }
 

@@ -11,7 +11,7 @@ use kernel::{
         Device,
     },
     error::code::{EBUSY, EINVAL},
-    ktest::{CaseResult, Test},
+    ktest::{cond_resched, CaseResult, Test},
     ktest_assert, ktest_assert_eq, ktest_assert_err, ktest_suite, new_condvar, new_mutex,
     prelude::*,
     sync::{Arc, CondVar, CondVarTimeoutResult, Mutex},
@@ -319,6 +319,9 @@ fn worker(cache: Arc<VmapCache>, completion: Arc<Completion>, index: usize) {
             while round < MIN_ACCESSES_PER_WORKER || !completion.stop.load(Ordering::Acquire) {
                 round = round.wrapping_add(1);
                 tally.accesses += 1;
+                // Without it, on a kernel without preemption, the workers keep the invalidator
+                // (and RCU) off both CPUs for good.
+                cond_resched();
                 let mut access = match user.begin_access(Direction::ReadWrite) {
                     Ok(access) => access,
                     Err(error) => {

@@ -89,6 +89,8 @@ fn spawn(guest: &Guest<'_>, socket: &Path) -> Result<Child> {
     qemu.args(["-machine", "pc", "-accel", "tcg", "-m", "1024", "-smp", "2"])
         .args(["-nodefaults", "-no-reboot", "-display", "none"])
         .args(["-bios", "qboot.rom", "-vga", "std", "-serial", "stdio"])
+        // A second display that scans out of its own memory, copying damaged areas (cirrus).
+        .args(["-device", "cirrus-vga"])
         .arg("-monitor")
         .arg(format!("unix:{},server=on,wait=off", socket.display()))
         .arg("-kernel")
