@@ -15,10 +15,11 @@ use kernel::{
         eopnotsupp,
         testing::{self, MasterFile, Unbound},
         Allocator, Client, ClientHandler, Device, DoubleBuffer, Format, Framebuffer, Layout,
+        Registration,
     },
     error::{code::*, Result},
     ktest::{CaseResult, Test},
-    ktest_assert, ktest_assert_eq, ktest_assert_err, ktest_suite,
+    ktest_assert, ktest_assert_eq, ktest_assert_err, ktest_suite, pr_err,
     sync::Arc,
     vmap_cache::{Direction, Mapping},
 };
@@ -62,6 +63,33 @@ fn new_client(device: &Device) -> Result<(Arc<Client>, Arc<Recorder>)> {
     let recorder = Arc::new(Recorder::default(), GFP_KERNEL)?;
     let client = Client::new(device, c_str!("vmap_client_kunit"), recorder.clone())?;
     Ok((client, recorder))
+}
+
+/// A registered client whose device has exactly one connected output.
+struct Registered {
+    client: Arc<Client>,
+    recorder: Arc<Recorder>,
+    registration: Registration,
+    /// The size of the output's mode.
+    size: (u32, u32),
+}
+
+/// Registers a client of `device`; `ENODEV` unless the device has exactly one output.
+fn registered_client(device: &Device) -> Result<Registered> {
+    let (client, recorder) = new_client(device)?;
+    // Registering probes the outputs (the handler's hotplug).
+    let registration = client.register()?;
+    let outputs = client.outputs()?;
+    if outputs.len() != 1 {
+        pr_err!("{} outputs where one was expected\n", outputs.len());
+        return Err(ENODEV);
+    }
+    Ok(Registered {
+        size: (outputs[0].width, outputs[0].height),
+        client,
+        recorder,
+        registration,
+    })
 }
 
 /// The byte at `offset` of the test pattern: not periodic in any power of two.
@@ -218,13 +246,14 @@ fn vgem_framebuffers_share_pages_with_the_display(test: &Test) -> CaseResult {
 
 fn flips_show_each_buffer_in_turn(test: &Test) -> CaseResult {
     with_kms_device(test, VKMS, |device| {
-        let (client, recorder) = new_client(device)?;
-        let registration = client.register()?;
-        // Registering probed the outputs: vkms has one virtual output.
+        // vkms has one virtual output.
+        let Registered {
+            client,
+            recorder,
+            registration,
+            size: (width, height),
+        } = registered_client(device)?;
         ktest_assert_eq!(test, recorder.hotplugs.load(Ordering::Relaxed), 1);
-        let outputs = client.outputs()?;
-        ktest_assert_eq!(test, outputs.len(), 1);
-        let (width, height) = (outputs[0].width, outputs[0].height);
         let mut buffers =
             DoubleBuffer::new(&client, Allocator::Vgem, width, height, Format::Xrgb8888)?;
         let layout = *buffers.layout();
@@ -250,11 +279,12 @@ fn flips_show_each_buffer_in_turn(test: &Test) -> CaseResult {
 fn damage_flush_copies_only_the_rectangle(test: &Test) -> CaseResult {
     with_vgem_device(test, |_| {
         with_kms_device(test, CIRRUS, |device| {
-            let (client, _) = new_client(device)?;
-            let _registration = client.register()?;
-            let outputs = client.outputs()?;
-            ktest_assert_eq!(test, outputs.len(), 1);
-            let (width, height) = (outputs[0].width, outputs[0].height);
+            let Registered {
+                client,
+                registration: _registration,
+                size: (width, height),
+                ..
+            } = registered_client(device)?;
             // cirrus imports the vgem buffer as its shadow buffer and copies from it.
             let fb = Framebuffer::new(&client, Allocator::Vgem, width, height, Format::Xrgb8888)?;
             let layout = *fb.layout();
@@ -314,30 +344,22 @@ fn hotplug_reaches_the_client(test: &Test) -> CaseResult {
 
 fn master_holds_the_display_until_restore(test: &Test) -> CaseResult {
     with_kms_device(test, VKMS, |device| {
-        let (client, recorder) = new_client(device)?;
-        let _registration = client.register()?;
-        let outputs = client.outputs()?;
-        ktest_assert_eq!(test, outputs.len(), 1);
-        let fb = Framebuffer::new(
-            &client,
-            Allocator::Device,
-            outputs[0].width,
-            outputs[0].height,
-            Format::Xrgb8888,
-        )?;
+        let Registered {
+            client,
+            recorder,
+            registration: _registration,
+            size: (width, height),
+        } = registered_client(device)?;
+        let fb = Framebuffer::new(&client, Allocator::Device, width, height, Format::Xrgb8888)?;
         ktest_assert_eq!(test, client.show(&fb)?, 1);
-        let other = Framebuffer::new(
-            &client,
-            Allocator::Vgem,
-            outputs[0].width,
-            outputs[0].height,
-            Format::Xrgb8888,
-        )?;
+        let other = Framebuffer::new(&client, Allocator::Vgem, width, height, Format::Xrgb8888)?;
         {
             let _compositor = MasterFile::open(device)?;
             ktest_assert_err!(test, client.show(&other), EBUSY);
             ktest_assert_err!(test, client.restore_display(false), EBUSY);
             ktest_assert_eq!(test, testing::scanned_out_id(device), fb.id());
+            // A forced restore (panic, sysrq) takes the display regardless.
+            client.restore_display(true)?;
         }
         // The compositor's file was the last one: the core asked the client to restore.
         ktest_assert_eq!(test, recorder.restores.load(Ordering::Relaxed), 1);
@@ -350,13 +372,14 @@ fn master_holds_the_display_until_restore(test: &Test) -> CaseResult {
 fn unplug_during_use_gives_enodev(test: &Test) -> CaseResult {
     let device = Device::find_by_driver(BOCHS)?;
     {
-        let (client, recorder) = new_client(&device)?;
-        let registration = client.register()?;
-        let outputs = client.outputs()?;
-        ktest_assert!(test, !outputs.is_empty());
-        let (width, height) = (outputs[0].width, outputs[0].height);
+        let Registered {
+            client,
+            recorder,
+            registration,
+            size: (width, height),
+        } = registered_client(&device)?;
         let fb = Framebuffer::new(&client, Allocator::Device, width, height, Format::Xrgb8888)?;
-        ktest_assert_eq!(test, client.show(&fb)?, outputs.len());
+        ktest_assert_eq!(test, client.show(&fb)?, 1);
         let mut user = fb.vmap()?;
         let mut access = user.begin_access(Direction::Write)?;
 
