@@ -4,7 +4,7 @@
 //!
 //! C header: [`include/drm/drm_client.h`](srctree/include/drm/drm_client.h)
 
-use super::{eopnotsupp, Device};
+use super::{eopnotsupp, Device, DeviceSection};
 use crate::{
     alloc::flags::GFP_KERNEL,
     bindings,
@@ -106,31 +106,32 @@ impl Client {
         handler: Arc<dyn ClientHandler>,
     ) -> Result<Arc<Self>> {
         let dev = device.as_raw();
-        Arc::pin_init(
-            try_pin_init!(Self {
+        // `drm_client_init()` would open a file on an unplugged device.
+        drop(device.enter()?);
+        // SAFETY: The closure initialises the slot completely or fails, leaving nothing behind:
+        // `drm_client_init()` undoes its own work on failure. The struct is zeroed first, as the
+        // C API expects a `kzalloc()`ed client.
+        let raw = unsafe {
+            pin_init_from_closure(move |slot: *mut Opaque<bindings::drm_client_dev>| {
+                let raw = Opaque::raw_get(slot);
+                ptr::write_bytes(raw, 0, 1);
+                to_result(bindings::drm_client_init(
+                    dev,
+                    raw,
+                    name.as_char_ptr(),
+                    &Self::VTABLE,
+                ))
+            })
+        };
+        let client = try_pin_init!(Self {
             device: device.into(),
             handler,
             registered: AtomicBool::new(false),
             unplugged: AtomicBool::new(false),
             display <- new_mutex!(()),
-            // SAFETY: The closure initialises the slot completely or fails, leaving nothing
-            // behind: `drm_client_init()` undoes its own work on failure. The struct is zeroed
-            // first, as the C API expects a `kzalloc()`ed client.
-            raw <- unsafe {
-                pin_init_from_closure(move |slot: *mut Opaque<bindings::drm_client_dev>| {
-                    let raw = Opaque::raw_get(slot);
-                    ptr::write_bytes(raw, 0, 1);
-                    to_result(bindings::drm_client_init(
-                        dev,
-                        raw,
-                        name.as_char_ptr(),
-                        &Self::VTABLE,
-                    ))
-                })
-            },
-            }),
-            GFP_KERNEL,
-        )
+            raw <- raw,
+        });
+        Arc::pin_init(client, GFP_KERNEL)
     }
 
     /// Adds the client to its device's client list, which makes the core call its handler.
@@ -167,19 +168,14 @@ impl Client {
         self.unplugged.load(Ordering::Acquire) || self.enter().is_err()
     }
 
-    /// Enters a section in which the device cannot finish unplugging (`drm_dev_enter()`).
+    /// Enters a section in which the device cannot finish unplugging; see [`Device::enter`].
     ///
     /// Fails with `ENODEV` if it was unplugged.
     pub(super) fn enter(&self) -> Result<DeviceSection> {
         if self.unplugged.load(Ordering::Acquire) {
             return Err(ENODEV);
         }
-        let mut index = 0;
-        // SAFETY: The device is alive (type invariant of `Device`); `index` is an out parameter.
-        if !unsafe { bindings::drm_dev_enter(self.device.as_raw(), &mut index) } {
-            return Err(ENODEV);
-        }
-        Ok(DeviceSection { index })
+        self.device.enter()
     }
 
     /// The C `struct drm_client_dev`.
@@ -316,18 +312,6 @@ impl Drop for Registration {
             // SAFETY: The list's reference, leaked by `register()`; the client left the list.
             drop(unsafe { Arc::from_raw(ptr::from_ref::<Client>(client)) });
         }
-    }
-}
-
-/// A `drm_dev_enter()` section: the device cannot finish unplugging until it ends.
-pub(super) struct DeviceSection {
-    index: c_int,
-}
-
-impl Drop for DeviceSection {
-    fn drop(&mut self) {
-        // SAFETY: `index` came from a successful `drm_dev_enter()`.
-        unsafe { bindings::drm_dev_exit(self.index) };
     }
 }
 

@@ -87,6 +87,19 @@ impl Device {
         u32::try_from(count).unwrap_or(0)
     }
 
+    /// Enters a section in which the device cannot finish unplugging (`drm_dev_enter()`).
+    ///
+    /// Fails with `ENODEV` if it was unplugged.
+    pub fn enter(&self) -> Result<DeviceSection> {
+        let mut index = 0;
+        // SAFETY: The device is alive (type invariant); `index` is an out parameter.
+        if !unsafe { bindings::drm_dev_enter(self.as_raw(), &mut index) } {
+            return Err(ENODEV);
+        }
+        // INVARIANT: Entered above.
+        Ok(DeviceSection { index })
+    }
+
     /// The driver's name, as in `/sys/class/drm/*/device/driver`.
     pub fn driver_name(&self) -> &CStr {
         // SAFETY: By the type invariant the device is alive; its driver and the driver's name
@@ -106,5 +119,21 @@ impl Device {
     pub fn ref_count(&self) -> u32 {
         // SAFETY: By the type invariant the device, and so its kref, is alive.
         unsafe { bindings::kref_read(&(*self.as_raw()).ref_) }
+    }
+}
+
+/// A `drm_dev_enter()` section: the device cannot finish unplugging until it is dropped.
+///
+/// # Invariants
+///
+/// `index` came from a successful `drm_dev_enter()` that has not been exited.
+pub struct DeviceSection {
+    index: crate::ffi::c_int,
+}
+
+impl Drop for DeviceSection {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant, `index` belongs to an open section.
+        unsafe { bindings::drm_dev_exit(self.index) };
     }
 }

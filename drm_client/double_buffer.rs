@@ -19,8 +19,9 @@ use crate::{
 ///
 /// `back` is 0 or 1, and `users[i]` is a user of `buffers[i]`'s cached mapping.
 pub struct DoubleBuffer {
-    buffers: [Framebuffer; 2],
+    /// Declared first so that the users withdraw before their framebuffers go.
     users: [FramebufferVmap; 2],
+    buffers: [Framebuffer; 2],
     back: usize,
 }
 
@@ -40,8 +41,8 @@ impl DoubleBuffer {
         let users = [first.vmap()?, second.vmap()?];
         // INVARIANT: `users` follow `buffers`, and the first buffer is drawn first.
         Ok(Self {
-            buffers: [first, second],
             users,
+            buffers: [first, second],
             back: 0,
         })
     }

@@ -47,13 +47,14 @@ pub enum Allocator {
 /// object alone and not owned by any file: `fb` holds the one reference, dropped by
 /// `drm_framebuffer_remove()`. Its first plane is the memory of `buffer`, laid out as `layout`.
 pub struct Framebuffer {
-    client: Arc<Client>,
     fb: NonNull<bindings::drm_framebuffer>,
     layout: Layout,
     allocator: Allocator,
     buffer: ARef<DmaBuf>,
     cache: Arc<VmapCache>,
     _scanout_pin: Option<ScanoutPin>,
+    /// Dropped last: the client's file and device reference outlive the buffer's objects.
+    client: Arc<Client>,
 }
 
 // SAFETY: The framebuffer's reference count is atomic and its removal takes the modeset locks;
@@ -100,13 +101,13 @@ impl Framebuffer {
         // INVARIANT: `create_framebuffer()` gave us the framebuffer's only reference, and it
         // scans out `object`, whose memory `buffer` exports.
         Ok(Self {
-            client: client.clone(),
             fb,
             layout,
             allocator,
             buffer,
             cache,
             _scanout_pin: scanout_pin,
+            client: client.clone(),
         })
     }
 
@@ -145,8 +146,8 @@ impl Framebuffer {
     /// Declares a user of the framebuffer's cached mapping; see [`CachedVmap`].
     pub fn vmap(&self) -> Result<FramebufferVmap> {
         Ok(FramebufferVmap {
-            client: self.client.clone(),
             user: CachedVmap::new(self.cache.clone())?,
+            client: self.client.clone(),
         })
     }
 
@@ -199,8 +200,8 @@ impl Drop for Framebuffer {
 ///
 /// The handle keeps the client alive, and stops granting accesses once the device is unplugged.
 pub struct FramebufferVmap {
-    client: Arc<Client>,
     user: CachedVmap,
+    client: Arc<Client>,
 }
 
 impl FramebufferVmap {

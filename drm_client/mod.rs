@@ -30,7 +30,7 @@ pub mod vgem;
 pub mod vram;
 
 pub use client::{Client, ClientHandler, Registration};
-pub use device::Device;
+pub use device::{Device, DeviceSection};
 pub use double_buffer::DoubleBuffer;
 pub use errors::eopnotsupp;
 pub use framebuffer::{Allocator, Framebuffer, FramebufferVmap};
