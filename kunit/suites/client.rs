@@ -342,6 +342,29 @@ fn hotplug_reaches_the_client(test: &Test) -> CaseResult {
     })
 }
 
+fn a_client_that_left_gets_no_callbacks(test: &Test) -> CaseResult {
+    with_kms_device(test, VKMS, |device| {
+        let (client, recorder) = new_client(device)?;
+        let registration = client.register()?;
+        ktest_assert_err!(test, client.register(), EBUSY);
+        ktest_assert!(test, registration.is_registered());
+        drop(registration);
+        let hotplugs = recorder.hotplugs.load(Ordering::Relaxed);
+        let unplugged = testing::set_connected(device, false);
+        testing::set_connected(device, true)?;
+        unplugged?;
+        ktest_assert_eq!(test, recorder.hotplugs.load(Ordering::Relaxed), hotplugs);
+        // It may join again, and is called again.
+        let _registration = client.register()?;
+        ktest_assert_eq!(
+            test,
+            recorder.hotplugs.load(Ordering::Relaxed),
+            hotplugs + 1
+        );
+        Ok(())
+    })
+}
+
 fn master_holds_the_display_until_restore(test: &Test) -> CaseResult {
     with_kms_device(test, VKMS, |device| {
         let Registered {
@@ -423,6 +446,7 @@ ktest_suite!(
         flips_show_each_buffer_in_turn,
         damage_flush_copies_only_the_rectangle,
         hotplug_reaches_the_client,
+        a_client_that_left_gets_no_callbacks,
         master_holds_the_display_until_restore,
         unplug_during_use_gives_enodev,
     ]
