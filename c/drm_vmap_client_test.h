@@ -14,11 +14,13 @@
 struct device;
 struct dma_buf;
 struct drm_device;
+struct drm_file;
 struct drm_framebuffer;
 struct file;
 
 struct file *drm_vmap_client_test_open_master(struct drm_device *dev);
 void drm_vmap_client_test_close(struct file *file);
+unsigned int drm_vmap_client_test_handle_count(struct drm_file *file);
 int drm_vmap_client_test_set_connected(struct drm_device *dev, bool connected);
 u32 drm_vmap_client_test_scanout_fb_id(struct drm_device *dev);
 int drm_vmap_client_test_fb_read(struct drm_framebuffer *fb, size_t offset,

@@ -7,7 +7,7 @@
 //!
 //! C header: [`include/drm/drm_vmap_client_test.h`](srctree/include/drm/drm_vmap_client_test.h)
 
-use super::{Device, Framebuffer};
+use super::{Client, Device, Framebuffer};
 use crate::{
     bindings,
     error::{code::ENODEV, from_err_ptr, to_result, Result},
@@ -45,6 +45,13 @@ impl Drop for MasterFile {
         // SAFETY: We own the file reference (type invariant).
         unsafe { bindings::drm_vmap_client_test_close(self.file.as_ptr()) };
     }
+}
+
+/// How many GEM handles `client`'s DRM file holds: none once its framebuffers exist, by the
+/// buffer lifetime rule (see [`Framebuffer`]).
+pub fn gem_handles(client: &Client) -> u32 {
+    // SAFETY: The client, and so its file, is alive; the fixture takes the file's table lock.
+    unsafe { bindings::drm_vmap_client_test_handle_count(client.file()) }
 }
 
 /// Connects (`true`) or disconnects every connector of `device`, then sends a hotplug event.

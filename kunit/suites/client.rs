@@ -225,6 +225,7 @@ fn device_framebuffers_show_what_is_drawn(test: &Test) -> CaseResult {
             let fb = Framebuffer::new(&client, Allocator::Device, 320, 200, format)?;
             ktest_assert_eq!(test, fb.layout().format(), format);
             ktest_assert!(test, fb.layout().pitch() >= 320 * format.bytes_per_pixel());
+            ktest_assert_eq!(test, testing::gem_handles(&client), 0);
             draw_and_read_back(test, &fb, seed)?;
         }
         Ok(())
@@ -236,6 +237,8 @@ fn vgem_framebuffers_share_pages_with_the_display(test: &Test) -> CaseResult {
         with_kms_device(test, VKMS, |device| {
             let (client, _) = new_client(device)?;
             let fb = Framebuffer::new(&client, Allocator::Vgem, 320, 200, Format::Xrgb8888)?;
+            // No GEM handle is left in the client's file to pin the import (the 2023 rule).
+            ktest_assert_eq!(test, testing::gem_handles(&client), 0);
             draw_and_read_back(test, &fb, 3)?;
             // The imported object is the vgem dma-buf's, page for page: nothing was copied.
             testing::check_shared_pages(&fb)?;

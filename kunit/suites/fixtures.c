@@ -25,9 +25,11 @@
 #include <linux/dma-buf.h>
 #include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/idr.h>
 #include <linux/iosys-map.h>
 #include <linux/pci.h>
 #include <linux/scatterlist.h>
+#include <linux/spinlock.h>
 #include <linux/vmalloc.h>
 
 #include "../../../drm_internal.h"
@@ -77,6 +79,28 @@ void drm_vmap_client_test_close(struct file *file)
 {
 	fput(file);
 	flush_delayed_fput();
+}
+
+static int count_handle(int id, void *object, void *count)
+{
+	(*(unsigned int *)count)++;
+	return 0;
+}
+
+/**
+ * drm_vmap_client_test_handle_count - GEM handles a DRM file holds
+ * @file: DRM file (an in-kernel client's, for one)
+ *
+ * Returns: how many GEM handles @file holds.
+ */
+unsigned int drm_vmap_client_test_handle_count(struct drm_file *file)
+{
+	unsigned int count = 0;
+
+	spin_lock(&file->table_lock);
+	idr_for_each(&file->object_idr, count_handle, &count);
+	spin_unlock(&file->table_lock);
+	return count;
 }
 
 /**
