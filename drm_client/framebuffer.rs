@@ -86,17 +86,11 @@ impl Framebuffer {
             Allocator::Device => allocate_dumb(client, &packed)?,
             Allocator::Vgem => allocate_on_vgem(client.device(), packed)?,
         };
+        // Before the framebuffer, so that nothing can fail once it exists.
+        let cache = VmapCache::new(buffer.clone())?;
         let fb = {
             let handle = GemHandle::new(client, &object)?;
             create_framebuffer(client, &handle, &layout)?
-        };
-        let cache = match VmapCache::new(buffer.clone()) {
-            Ok(cache) => cache,
-            Err(error) => {
-                // SAFETY: `fb` was just created and is not shown anywhere.
-                unsafe { bindings::drm_framebuffer_remove(fb.as_ptr()) };
-                return Err(error);
-            }
         };
         // INVARIANT: `create_framebuffer()` gave us the framebuffer's only reference, and it
         // scans out `object`, whose memory `buffer` exports.
