@@ -90,6 +90,8 @@ fn spawn(guest: &Guest<'_>, socket: &Path) -> Result<Child> {
         .args(["-nodefaults", "-no-reboot", "-display", "none"])
         .args(["-bios", "qboot.rom", "-vga", "std", "-serial", "stdio"])
         // A second display that scans out of its own memory, copying damaged areas (cirrus).
+        // QEMU shows the first VGA only: cirrus unblanks through the legacy VGA ports, which
+        // belong to the standard VGA, so tests read its video memory instead of a screenshot.
         .args(["-device", "cirrus-vga"])
         .arg("-monitor")
         .arg(format!("unix:{},server=on,wait=off", socket.display()))

@@ -35,7 +35,7 @@ pub fn run(paths: &Paths, options: &Options) -> Result<()> {
         .unwrap_or_else(|| output.join("screenshot.png"));
     let _ = std::fs::remove_file(&screenshot);
     let log = output.join("guest-run.log");
-    eprintln!("run: booting the kernel in QEMU (TCG) with a standard VGA display");
+    eprintln!("run: booting the kernel in QEMU (TCG) with a standard VGA and a Cirrus VGA");
     let console = qemu::boot(
         &Guest {
             kernel: &kernel,
