@@ -274,6 +274,16 @@ fn flips_show_each_buffer_in_turn(test: &Test) -> CaseResult {
         // A framebuffer smaller than the mode cannot be shown.
         let small = Framebuffer::new(&client, Allocator::Device, 64, 64, Format::Xrgb8888)?;
         ktest_assert_err!(test, client.show(&small), ERANGE);
+        // Nor can another client's.
+        let (other_client, _) = new_client(device)?;
+        let others = Framebuffer::new(
+            &other_client,
+            Allocator::Vgem,
+            width,
+            height,
+            Format::Xrgb8888,
+        )?;
+        ktest_assert_err!(test, client.show(&others), EINVAL);
         drop(registration);
         Ok(())
     })
@@ -424,6 +434,7 @@ fn unplug_during_use_gives_enodev(test: &Test) -> CaseResult {
         let another = Framebuffer::new(&client, Allocator::Device, 64, 64, Format::Xrgb8888);
         ktest_assert_err!(test, another, ENODEV);
         ktest_assert_err!(test, client.register(), ENODEV);
+        ktest_assert_err!(test, new_client(&device), ENODEV);
         drop((user, fb, registration, client));
         // Only the driver's reference went with the unbind; ours is the last one now.
         ktest_assert_eq!(test, settled_ref_count(test, &device, 1), 1);
