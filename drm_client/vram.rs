@@ -147,6 +147,10 @@ impl Residency for VramObject {
 }
 
 /// A VRAM object pinned in video memory, where the display scans out from, until dropped.
+///
+/// # Invariants
+///
+/// The object holds one pin taken by [`ScanoutPin::new`], which the drop gives back.
 pub(super) struct ScanoutPin(VramObject);
 
 impl ScanoutPin {
@@ -165,6 +169,7 @@ impl ScanoutPin {
         to_result(unsafe {
             bindings::drm_gem_vram_pin(object.gbo.as_ptr(), Placement::Vram.flag())
         })?;
+        // INVARIANT: Pinned above.
         Ok(Self(object))
     }
 }
