@@ -14,6 +14,7 @@ mod overlay;
 mod paths;
 mod qemu;
 mod run;
+mod screenshot;
 mod setup;
 mod test;
 mod worklock;

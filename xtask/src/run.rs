@@ -3,10 +3,13 @@
 
 use crate::paths::{Flavour, Paths};
 use crate::qemu::{self, Guest};
-use crate::{build, guest_log, initramfs, setup};
-use anyhow::{bail, Result};
+use crate::{build, guest_log, initramfs, screenshot, setup};
+use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// The driver of the display QEMU takes the screenshot of (the standard VGA).
+const SCREENSHOT_DRIVER: &str = "bochs-drm";
 
 /// Console lines that come from our code.
 const OUR_LOG_PREFIXES: &[&str] = &["bootsplash:", "drm_vmap_client"];
@@ -76,7 +79,20 @@ fn report(console: &str, log: &std::path::Path, screenshot: &std::path::Path) ->
     if !screenshot.exists() {
         bail!("no screenshot was saved; console log: {}", log.display());
     }
-    println!("run: screenshot saved to {}", screenshot.display());
+    let size = screenshot::splash_size(console, SCREENSHOT_DRIVER).with_context(|| {
+        format!(
+            "the splash did not report the standard VGA ({SCREENSHOT_DRIVER}); console log: {}",
+            log.display()
+        )
+    })?;
+    let picture = screenshot::check_shows_splash(screenshot, size)?;
+    println!(
+        "run: screenshot saved to {}: the {}x{} splash, {} colours",
+        screenshot.display(),
+        picture.width,
+        picture.height,
+        picture.colours
+    );
     println!("run: console log at {}", log.display());
     Ok(())
 }
