@@ -14,6 +14,7 @@ use crate::{
     alloc::{flags::GFP_KERNEL, KVec},
     bindings,
     error::{code::*, to_result, Result},
+    vmap_cache::Direction,
 };
 use core::ptr;
 
@@ -67,12 +68,15 @@ impl Client {
     /// Showing another framebuffer than the current one is a page flip; the commit waits for
     /// it to complete. Fails with `EBUSY` while a DRM master (user space) holds the display,
     /// `EINVAL` if `fb` belongs to another client, `ERANGE` if it is smaller than an output's
-    /// mode, and `ENODEV` if the device was unplugged. Showing nothing (no output connected)
-    /// commits nothing and returns zero.
+    /// mode, `ETIMEDOUT` if the buffer's writers do not finish within its cache's fence timeout
+    /// (the commit would wait for them without a limit), and `ENODEV` if the device was
+    /// unplugged. Showing nothing (no output connected) commits nothing and returns zero.
     pub fn show(&self, fb: &Framebuffer) -> Result<usize> {
         if !ptr::eq(fb.client(), self) {
             return Err(EINVAL);
         }
+        // Without any lock: the writers may need the locks to finish.
+        fb.cache().wait_for_fences(Direction::Read)?;
         let _section = self.enter()?;
         let _display = self.display.lock();
         let (width, height) = (fb.layout().width(), fb.layout().height());

@@ -150,6 +150,16 @@ impl VmapCache {
         &self.buf
     }
 
+    /// Waits, no longer than the cache's fence timeout, for the fences that an access in
+    /// `direction` waits for, without beginning one.
+    ///
+    /// A display reads the buffer: a client waits for its writers this way before it shows the
+    /// buffer, so that a fence that never signals fails the client with `ETIMEDOUT` instead of
+    /// stalling the commit. Fails with `ERESTARTSYS` on a signal.
+    pub fn wait_for_fences(&self, direction: Direction) -> Result {
+        self.buf.wait_fences(direction, self.fence_timeout_jiffies)
+    }
+
     /// A snapshot of the counters.
     pub fn stats(&self) -> Stats {
         self.state.lock().stats()
@@ -198,8 +208,7 @@ impl VmapCache {
     pub fn begin_access(&self, direction: Direction) -> Result<Access<'_>> {
         let (map, generation) = self.open_access()?;
         let ready = self
-            .buf
-            .wait_fences(direction, self.fence_timeout_jiffies)
+            .wait_for_fences(direction)
             .and_then(|()| self.buf.begin_cpu_access(direction));
         if let Err(error) = ready {
             self.close_access(true);

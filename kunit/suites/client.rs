@@ -21,7 +21,7 @@ use kernel::{
     ktest::{CaseResult, Test},
     ktest_assert, ktest_assert_eq, ktest_assert_err, ktest_suite, pr_err,
     sync::Arc,
-    vmap_cache::{Direction, Mapping},
+    vmap_cache::{etimedout, Direction, ManualFence, Mapping},
 };
 
 const VKMS: &[u8] = b"vkms";
@@ -335,6 +335,29 @@ fn damage_flush_copies_only_the_rectangle(test: &Test) -> CaseResult {
     })
 }
 
+fn unsignalled_writers_fail_a_flip_in_time(test: &Test) -> CaseResult {
+    with_vgem_device(test, |_| {
+        with_kms_device(test, VKMS, |device| {
+            let Registered {
+                client,
+                registration: _registration,
+                size: (width, height),
+                ..
+            } = registered_client(device)?;
+            let fb = Framebuffer::new(&client, Allocator::Vgem, width, height, Format::Xrgb8888)?;
+            // Another device is still writing the buffer, and its fence never signals.
+            let writer = ManualFence::new()?;
+            writer.attach_as_writer(fb.dma_buf())?;
+            ktest_assert_err!(test, client.show(&fb), etimedout());
+            ktest_assert!(test, testing::scanned_out_id(device) != fb.id());
+            writer.signal();
+            ktest_assert_eq!(test, client.show(&fb)?, 1);
+            ktest_assert_eq!(test, testing::scanned_out_id(device), fb.id());
+            Ok(())
+        })
+    })
+}
+
 fn hotplug_reaches_the_client(test: &Test) -> CaseResult {
     with_kms_device(test, VKMS, |device| {
         let (client, recorder) = new_client(device)?;
@@ -459,6 +482,7 @@ ktest_suite!(
         vgem_framebuffers_share_pages_with_the_display,
         flips_show_each_buffer_in_turn,
         damage_flush_copies_only_the_rectangle,
+        unsignalled_writers_fail_a_flip_in_time,
         hotplug_reaches_the_client,
         a_client_that_left_gets_no_callbacks,
         master_holds_the_display_until_restore,
