@@ -149,7 +149,8 @@ impl Framebuffer {
     ///
     /// Devices that scan out from their own copy (a `dirty` hook) update it; the others read
     /// the buffer anyway, and this does nothing. Fails with `EINVAL` for an empty rectangle,
-    /// `ERANGE` outside the framebuffer and `ENODEV` after unplug.
+    /// `ERANGE` outside the framebuffer, `ETIMEDOUT` if the buffer's writers do not finish in
+    /// time (see [`Client::show`]) and `ENODEV` after unplug.
     pub fn flush(&self, x: u32, y: u32, width: u32, height: u32) -> Result {
         self.layout.rect(x, y, width, height)?;
         let clip = bindings::drm_clip_rect {
@@ -164,6 +165,8 @@ impl Framebuffer {
         let Some(dirty) = (unsafe { (*(*fb).funcs).dirty }) else {
             return Ok(());
         };
+        // The hook commits, and a commit waits for the writers without a limit.
+        self.cache.wait_for_fences(Direction::Read)?;
         let mut clip = clip;
         // SAFETY: `fb` is alive; the hook takes one clip rectangle and no file, as in
         // `drm_client_framebuffer_flush()`.

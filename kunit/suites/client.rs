@@ -328,6 +328,12 @@ fn damage_flush_copies_only_the_rectangle(test: &Test) -> CaseResult {
             ] {
                 ktest_assert!(test, cirrus_shows(device, &layout, outside, 1)?);
             }
+            // The copy waits for the buffer's writers, in time.
+            let writer = ManualFence::new()?;
+            writer.attach_as_writer(fb.dma_buf())?;
+            ktest_assert_err!(test, fb.flush_all(), etimedout());
+            ktest_assert!(test, cirrus_shows(device, &layout, (0, 0), 1)?);
+            writer.signal();
             fb.flush_all()?;
             ktest_assert!(test, cirrus_shows(device, &layout, (0, 0), 2)?);
             Ok(())
