@@ -4,7 +4,7 @@
 //!
 //! C header: [`include/drm/drm_client.h`](srctree/include/drm/drm_client.h)
 
-use super::{eopnotsupp, Device, DeviceSection};
+use super::{eopnotsupp, modeset::ShownBuffer, Device, DeviceSection};
 use crate::{
     alloc::flags::GFP_KERNEL,
     bindings,
@@ -72,10 +72,10 @@ pub struct Client {
     handler: Arc<dyn ClientHandler>,
     registered: AtomicBool,
     unplugged: AtomicBool,
-    /// Serialises the probing and committing of mode sets, which the callbacks and the
-    /// client's owner may do concurrently.
+    /// The framebuffer in the mode sets; the mutex serialises the probing and committing of
+    /// mode sets, which the callbacks and the client's owner may do concurrently.
     #[pin]
-    pub(super) display: Mutex<()>,
+    pub(super) display: Mutex<Option<ShownBuffer>>,
     #[pin]
     raw: Opaque<bindings::drm_client_dev>,
 }
@@ -128,7 +128,7 @@ impl Client {
             handler,
             registered: AtomicBool::new(false),
             unplugged: AtomicBool::new(false),
-            display <- new_mutex!(()),
+            display <- new_mutex!(None),
             raw <- raw,
         });
         Arc::pin_init(client, GFP_KERNEL)

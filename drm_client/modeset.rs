@@ -14,7 +14,8 @@ use crate::{
     alloc::{flags::GFP_KERNEL, KVec},
     bindings,
     error::{code::*, to_result, Result},
-    vmap_cache::Direction,
+    sync::Arc,
+    vmap_cache::{Direction, VmapCache},
 };
 use core::ptr;
 
@@ -44,6 +45,18 @@ impl Output {
     }
 }
 
+/// The framebuffer a client's mode sets show.
+///
+/// The address only identifies the framebuffer (it is never dereferenced); the cache is the
+/// framebuffer's, to wait for its writers before a restore commits it again.
+pub(super) struct ShownBuffer {
+    fb: *mut bindings::drm_framebuffer,
+    cache: Arc<VmapCache>,
+}
+
+// SAFETY: The address is only compared, never dereferenced; the cache is `Send`.
+unsafe impl Send for ShownBuffer {}
+
 impl Client {
     /// Probes the connectors and picks a mode for every connected output.
     ///
@@ -51,7 +64,9 @@ impl Client {
     /// `ENODEV` if the device was unplugged.
     pub fn probe_outputs(&self) -> Result<KVec<Output>> {
         let _section = self.enter()?;
-        let _display = self.display.lock();
+        let mut shown = self.display.lock();
+        // The probe builds new mode sets, without a framebuffer.
+        *shown = None;
         // SAFETY: The client is initialised (type invariant); zero sizes mean no limit.
         to_result(unsafe { bindings::drm_client_modeset_probe(self.as_raw(), 0, 0) })?;
         self.with_mode_sets(|sets| outputs_of(sets))
@@ -78,7 +93,7 @@ impl Client {
         // Without any lock: the writers may need the locks to finish.
         fb.cache().wait_for_fences(Direction::Read)?;
         let _section = self.enter()?;
-        let _display = self.display.lock();
+        let mut shown = self.display.lock();
         let (width, height) = (fb.layout().width(), fb.layout().height());
         let lit = self.with_mode_sets(|sets| {
             let lit = sets.iter().filter(|set| !set.mode.is_null());
@@ -98,6 +113,10 @@ impl Client {
         if lit == 0 {
             return Ok(0);
         }
+        *shown = Some(ShownBuffer {
+            fb: fb.as_raw(),
+            cache: fb.cache().clone(),
+        });
         // SAFETY: The client is initialised; the commit takes the modeset mutex and the
         // modeset locks itself, and refuses with `EBUSY` while a master exists.
         to_result(unsafe { bindings::drm_client_modeset_commit(self.as_raw()) })?;
@@ -107,8 +126,17 @@ impl Client {
     /// Commits the mode sets again, as in [`ClientHandler::restore`](super::ClientHandler).
     ///
     /// With `force`, ignores a DRM master that may still exist. Fails with `EBUSY` if one
-    /// holds the display and `force` is not set, and with `ENODEV` after unplug.
+    /// holds the display and `force` is not set, `ETIMEDOUT` if the shown buffer's writers do
+    /// not finish in time (as in [`Client::show`]), and `ENODEV` after unplug.
     pub fn restore_display(&self, force: bool) -> Result {
+        let cache = self
+            .display
+            .lock()
+            .as_ref()
+            .map(|shown| shown.cache.clone());
+        if let Some(cache) = cache {
+            cache.wait_for_fences(Direction::Read)?;
+        }
         let _section = self.enter()?;
         let _display = self.display.lock();
         let raw = self.as_raw();
@@ -125,6 +153,10 @@ impl Client {
 
     /// Takes `fb` out of the mode sets, before it is removed.
     pub(super) fn forget(&self, fb: *mut bindings::drm_framebuffer) {
+        let mut shown = self.display.lock();
+        if shown.as_ref().is_some_and(|shown| shown.fb == fb) {
+            *shown = None;
+        }
         let _ = self.with_mode_sets(|sets| {
             for set in sets.iter_mut().filter(|set| set.fb == fb) {
                 set.fb = ptr::null_mut();

@@ -359,6 +359,12 @@ fn unsignalled_writers_fail_a_flip_in_time(test: &Test) -> CaseResult {
             writer.signal();
             ktest_assert_eq!(test, client.show(&fb)?, 1);
             ktest_assert_eq!(test, testing::scanned_out_id(device), fb.id());
+            // A restore commits the shown buffer again, and waits the same way.
+            let writer = ManualFence::new()?;
+            writer.attach_as_writer(fb.dma_buf())?;
+            ktest_assert_err!(test, client.restore_display(false), etimedout());
+            writer.signal();
+            client.restore_display(false)?;
             Ok(())
         })
     })
