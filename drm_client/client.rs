@@ -25,8 +25,10 @@ use core::{
 /// What a client does when the DRM core calls it.
 ///
 /// The core makes these calls with the device's client list locked, so a handler must not drop
-/// a [`Registration`] of the same device. It gets `&Client` only, not a reference it could keep:
-/// the client may be on its way out while the call runs.
+/// the [`Registration`] of a client of the same device that is still registered; in
+/// [`ClientHandler::unregister`] its own client is no longer registered, and dropping its
+/// registration there is what releases the client. A handler gets `&Client` only, not a
+/// reference it could keep: the client may be on its way out while the call runs.
 pub trait ClientHandler: Send + Sync {
     /// Outputs were connected or disconnected; also called once by [`Client::register`].
     ///
@@ -63,9 +65,10 @@ pub trait ClientHandler: Send + Sync {
 ///
 /// `raw` was initialised by `drm_client_init()` for `device` with `Client::VTABLE` and is
 /// released by `drm_client_release()` only when the client is dropped. While `registered` is
-/// set, `raw` is on the device's client list and the list owns one reference to the client,
-/// leaked by [`Client::register`]; `registered` changes only under the list's mutex, or when the
-/// core has taken the client off the list before calling the unregister callback.
+/// set, `raw` is on the device's client list (or about to be added by [`Client::register`]) and
+/// the list owns one reference to the client, leaked by [`Client::register`]. `registered` is
+/// cleared only under the list's mutex: by [`Registration`]'s drop, or in the unregister
+/// callback, after the core took the client off the list.
 #[pin_data(PinnedDrop)]
 pub struct Client {
     device: ARef<Device>,
@@ -303,7 +306,9 @@ impl Drop for Registration {
         unsafe { bindings::mutex_lock(list_mutex) };
         let on_list = client.registered.swap(false, Ordering::AcqRel);
         if on_list {
-            // SAFETY: `registered` was set under the list mutex, so `raw` is on the list.
+            // SAFETY: `raw` is on the list: `drm_client_register()` added it before this
+            // registration was returned, and only holders of the list mutex take it off, after
+            // clearing `registered`, which was still set.
             unsafe { bindings::list_del(ptr::addr_of_mut!((*client.as_raw()).list)) };
         }
         // SAFETY: Taken above.

@@ -43,14 +43,14 @@ pub enum Allocator {
 ///
 /// # Invariants
 ///
-/// `fb` is a framebuffer of the client's device, created by the driver's `fb_create` for this
-/// object alone and not owned by any file: `fb` holds the one reference, dropped by
-/// `drm_framebuffer_remove()`. Its first plane is the memory of `buffer`, laid out as `layout`.
+/// `fb` is a framebuffer of the client's device, created by the driver's `fb_create` and owned
+/// by no file: this value holds the reference `fb_create` returned, which
+/// `drm_framebuffer_remove()` gives back. Its first plane is the memory of the dma-buf that
+/// `cache` maps, laid out as `layout`.
 pub struct Framebuffer {
     fb: NonNull<bindings::drm_framebuffer>,
     layout: Layout,
     allocator: Allocator,
-    buffer: ARef<DmaBuf>,
     cache: Arc<VmapCache>,
     _scanout_pin: Option<ScanoutPin>,
     /// Dropped last: the client's file and device reference outlive the buffer's objects.
@@ -87,18 +87,17 @@ impl Framebuffer {
             Allocator::Vgem => allocate_on_vgem(client.device(), packed)?,
         };
         // Before the framebuffer, so that nothing can fail once it exists.
-        let cache = VmapCache::new(buffer.clone())?;
+        let cache = VmapCache::new(buffer)?;
         let fb = {
             let handle = GemHandle::new(client, &object)?;
             create_framebuffer(client, &handle, &layout)?
         };
-        // INVARIANT: `create_framebuffer()` gave us the framebuffer's only reference, and it
-        // scans out `object`, whose memory `buffer` exports.
+        // INVARIANT: `create_framebuffer()` gave us its reference to a framebuffer that scans out
+        // `object`, whose memory the cache's dma-buf is.
         Ok(Self {
             fb,
             layout,
             allocator,
-            buffer,
             cache,
             _scanout_pin: scanout_pin,
             client: client.clone(),
@@ -128,7 +127,7 @@ impl Framebuffer {
 
     /// The dma-buf the CPU reaches the memory through.
     pub fn dma_buf(&self) -> &DmaBuf {
-        &self.buffer
+        self.cache.buffer()
     }
 
     /// The cached mapping of the framebuffer, shared by all its users (for statistics and
@@ -187,7 +186,7 @@ impl Framebuffer {
 impl Drop for Framebuffer {
     fn drop(&mut self) {
         self.client.forget(self.fb.as_ptr());
-        // SAFETY: We own the framebuffer's reference (type invariant) and no mode set of the
+        // SAFETY: We own a reference to the framebuffer (type invariant), and no mode set of the
         // client points at it any more. The removal turns off planes that still show it.
         unsafe { bindings::drm_framebuffer_remove(self.fb.as_ptr()) };
     }
