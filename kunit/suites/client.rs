@@ -289,84 +289,88 @@ fn flips_show_each_buffer_in_turn(test: &Test) -> CaseResult {
     })
 }
 
-fn damage_flush_copies_only_the_rectangle(test: &Test) -> CaseResult {
+/// Runs `body` with a registered client of the first `driver` device, which must have one
+/// output, and a vgem framebuffer as large as that output; checks vgem and the device after.
+fn with_vgem_framebuffer(
+    test: &Test,
+    driver: &[u8],
+    body: impl FnOnce(&Device, &Client, &Framebuffer) -> CaseResult,
+) -> CaseResult {
     with_vgem_device(test, |_| {
-        with_kms_device(test, CIRRUS, |device| {
+        with_kms_device(test, driver, |device| {
             let Registered {
                 client,
                 registration: _registration,
                 size: (width, height),
                 ..
             } = registered_client(device)?;
-            // cirrus imports the vgem buffer as its shadow buffer and copies from it.
             let fb = Framebuffer::new(&client, Allocator::Vgem, width, height, Format::Xrgb8888)?;
-            let layout = *fb.layout();
-            draw_once(&fb, 1)?;
-            // A new framebuffer on the plane is copied whole.
-            ktest_assert_eq!(test, client.show(&fb)?, 1);
-            ktest_assert!(
-                test,
-                cirrus_shows(device, &layout, (width - 1, height - 1), 1)?
-            );
-            draw_once(&fb, 2)?;
-            let (x, y, w, h) = (16, 8, 64, 32);
-            fb.flush(x, y, w, h)?;
-            for corner in [
-                (x, y),
-                (x + w - 1, y),
-                (x, y + h - 1),
-                (x + w - 1, y + h - 1),
-            ] {
-                ktest_assert!(test, cirrus_shows(device, &layout, corner, 2)?);
-            }
-            for outside in [
-                (x - 1, y),
-                (x, y - 1),
-                (x + w, y + h - 1),
-                (x, y + h),
-                (0, 0),
-            ] {
-                ktest_assert!(test, cirrus_shows(device, &layout, outside, 1)?);
-            }
-            // The copy waits for the buffer's writers, in time.
-            let writer = ManualFence::new()?;
-            writer.attach_as_writer(fb.dma_buf())?;
-            ktest_assert_err!(test, fb.flush_all(), etimedout());
-            ktest_assert!(test, cirrus_shows(device, &layout, (0, 0), 1)?);
-            writer.signal();
-            fb.flush_all()?;
-            ktest_assert!(test, cirrus_shows(device, &layout, (0, 0), 2)?);
-            Ok(())
+            body(device, &client, &fb)
         })
     })
 }
 
+fn damage_flush_copies_only_the_rectangle(test: &Test) -> CaseResult {
+    // cirrus imports the vgem buffer as its shadow buffer and copies from it.
+    with_vgem_framebuffer(test, CIRRUS, |device, client, fb| {
+        let layout = *fb.layout();
+        let (width, height) = (layout.width(), layout.height());
+        draw_once(fb, 1)?;
+        // A new framebuffer on the plane is copied whole.
+        ktest_assert_eq!(test, client.show(fb)?, 1);
+        ktest_assert!(
+            test,
+            cirrus_shows(device, &layout, (width - 1, height - 1), 1)?
+        );
+        draw_once(fb, 2)?;
+        let (x, y, w, h) = (16, 8, 64, 32);
+        fb.flush(x, y, w, h)?;
+        for corner in [
+            (x, y),
+            (x + w - 1, y),
+            (x, y + h - 1),
+            (x + w - 1, y + h - 1),
+        ] {
+            ktest_assert!(test, cirrus_shows(device, &layout, corner, 2)?);
+        }
+        for outside in [
+            (x - 1, y),
+            (x, y - 1),
+            (x + w, y + h - 1),
+            (x, y + h),
+            (0, 0),
+        ] {
+            ktest_assert!(test, cirrus_shows(device, &layout, outside, 1)?);
+        }
+        // The copy waits for the buffer's writers, in time.
+        let writer = ManualFence::new()?;
+        writer.attach_as_writer(fb.dma_buf())?;
+        ktest_assert_err!(test, fb.flush_all(), etimedout());
+        ktest_assert!(test, cirrus_shows(device, &layout, (0, 0), 1)?);
+        writer.signal();
+        fb.flush_all()?;
+        ktest_assert!(test, cirrus_shows(device, &layout, (0, 0), 2)?);
+        Ok(())
+    })
+}
+
 fn unsignalled_writers_fail_a_flip_in_time(test: &Test) -> CaseResult {
-    with_vgem_device(test, |_| {
-        with_kms_device(test, VKMS, |device| {
-            let Registered {
-                client,
-                registration: _registration,
-                size: (width, height),
-                ..
-            } = registered_client(device)?;
-            let fb = Framebuffer::new(&client, Allocator::Vgem, width, height, Format::Xrgb8888)?;
-            // Another device is still writing the buffer, and its fence never signals.
-            let writer = ManualFence::new()?;
-            writer.attach_as_writer(fb.dma_buf())?;
-            ktest_assert_err!(test, client.show(&fb), etimedout());
-            ktest_assert!(test, testing::scanned_out_id(device) != fb.id());
-            writer.signal();
-            ktest_assert_eq!(test, client.show(&fb)?, 1);
-            ktest_assert_eq!(test, testing::scanned_out_id(device), fb.id());
-            // A restore commits the shown buffer again, and waits the same way.
-            let writer = ManualFence::new()?;
-            writer.attach_as_writer(fb.dma_buf())?;
-            ktest_assert_err!(test, client.restore_display(false), etimedout());
-            writer.signal();
-            client.restore_display(false)?;
-            Ok(())
-        })
+    with_vgem_framebuffer(test, VKMS, |device, client, fb| {
+        // Another device is still writing the buffer, and its fence never signals.
+        let writer = ManualFence::new()?;
+        writer.attach_as_writer(fb.dma_buf())?;
+        ktest_assert_err!(test, client.show(fb), etimedout());
+        ktest_assert!(test, testing::scanned_out_id(device) != fb.id());
+        writer.signal();
+        ktest_assert_eq!(test, client.show(fb)?, 1);
+        ktest_assert_eq!(test, testing::scanned_out_id(device), fb.id());
+        // A restore commits the shown buffer again, and waits the same way.
+        let writer = ManualFence::new()?;
+        writer.attach_as_writer(fb.dma_buf())?;
+        ktest_assert_err!(test, client.restore_display(false), etimedout());
+        writer.signal();
+        client.restore_display(false)?;
+        Ok(())
     })
 }
 
