@@ -12,6 +12,31 @@
 //! The lower layer is here too: [`Device`] references, [`GemObject`]s and their export, buffer
 //! allocation on vgem ([`vgem::device`]) and VRAM objects ([`vram`]).
 //!
+//! # Examples
+//!
+//! A client that shows one frame on the first output of `device`:
+//!
+//! ```ignore
+//! use kernel::{c_str, drm_client::*, prelude::*, sync::Arc, vmap_cache::Direction};
+//!
+//! struct Quiet;
+//! impl ClientHandler for Quiet {}
+//!
+//! fn show_one_frame(device: &Device) -> Result<(Registration, Framebuffer)> {
+//!     let client = Client::new(device, c_str!("example"), Arc::new(Quiet, GFP_KERNEL)?)?;
+//!     let registration = client.register()?;
+//!     let outputs = client.probe_outputs()?;
+//!     let output = outputs.first().ok_or(ENODEV)?;
+//!     let fb = Framebuffer::new(&client, Allocator::Device, output.width, output.height,
+//!                               Format::Xrgb8888)?;
+//!     let mut user = fb.vmap()?;
+//!     user.begin_access(Direction::Write)?.memory().fill(0, fb.layout().size(), 0x80)?;
+//!     fb.flush_all()?;
+//!     client.show(&fb)?;
+//!     Ok((registration, fb))
+//! }
+//! ```
+//!
 //! C headers: [`include/drm/drm_client.h`](srctree/include/drm/drm_client.h),
 //! [`include/drm/drm_device.h`](srctree/include/drm/drm_device.h),
 //! [`include/drm/drm_gem.h`](srctree/include/drm/drm_gem.h)
