@@ -377,14 +377,17 @@ fn create_framebuffer(
 
 /// Names the client as the framebuffer's owner in debugfs, as `drm_client_buffer_addfb()` does.
 fn name_framebuffer(fb: NonNull<bindings::drm_framebuffer>, client: &Client) {
-    let name = client.name().as_bytes();
-    // SAFETY: The framebuffer is new and only ours; `comm` is a plain character array.
-    let comm = unsafe { &mut (*fb.as_ptr()).comm };
-    let len = name.len().min(comm.len() - 1);
-    for (to, from) in comm.iter_mut().zip(name.iter().take(len)) {
-        *to = *from;
-    }
-    comm[len] = 0;
+    // SAFETY: The framebuffer is alive; `comm` is a character array in it.
+    let comm = unsafe { ptr::addr_of_mut!((*fb.as_ptr()).comm) };
+    // SAFETY: `strscpy()` writes at most the array's length, NUL-terminated, from a
+    // NUL-terminated name; no Rust reference to `comm` exists, and debugfs readers see either
+    // name, as with the C client's copy.
+    unsafe { bindings::sized_strscpy(comm.cast(), client.name().as_char_ptr(), capacity(comm)) };
+}
+
+/// The number of elements of the array at `array`, without touching it.
+fn capacity<T, const N: usize>(_array: *mut [T; N]) -> usize {
+    N
 }
 
 fn to_u16(value: u32) -> Result<u16> {
