@@ -333,16 +333,24 @@ fn import(device: &Device, buffer: &DmaBuf) -> Result<ARef<GemObject>> {
 /// would.
 fn check_scanout(device: &Device, layout: &Layout) -> Result {
     let dev = device.as_raw();
-    // SAFETY: The device is alive; the limits are set before it is registered.
-    let config = unsafe { &(*dev).mode_config };
+    // SAFETY: The device is alive; the limits are set before it is registered and never change.
+    // Only these fields are read: the rest of the mode config changes under its own locks.
+    let ((min_width, min_height), (max_width, max_height)) = unsafe {
+        let config = ptr::addr_of!((*dev).mode_config);
+        (
+            ((*config).min_width, (*config).min_height),
+            ((*config).max_width, (*config).max_height),
+        )
+    };
     let (width, height) = (i64::from(layout.width()), i64::from(layout.height()));
-    if width > i64::from(config.max_width) || height > i64::from(config.max_height) {
+    if width > i64::from(max_width) || height > i64::from(max_height) {
         return Err(E2BIG);
     }
-    if width < i64::from(config.min_width) || height < i64::from(config.min_height) {
+    if width < i64::from(min_width) || height < i64::from(min_height) {
         return Err(EINVAL);
     }
-    // SAFETY: The device is alive; its planes are fixed once it is registered.
+    // SAFETY: The device is alive; its planes are fixed once it is registered. The modifier is
+    // `DRM_FORMAT_MOD_LINEAR` (0): dumb buffers are linear.
     if !unsafe { bindings::drm_any_plane_has_format(dev, layout.format().fourcc(), 0) } {
         return Err(EINVAL);
     }

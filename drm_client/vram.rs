@@ -12,7 +12,7 @@ use crate::{
     types::ARef,
     vmap_cache::Residency,
 };
-use core::ptr::{addr_of_mut, NonNull};
+use core::ptr::{self, addr_of_mut, NonNull};
 
 /// Where a VRAM buffer object lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,9 +108,10 @@ impl VramObject {
     /// with `EBUSY`: invalidate cached mappings first.
     pub fn move_to(&self, placement: Placement) -> Result {
         let gbo = self.gbo.as_ptr();
-        // SAFETY: `gbo` lives as long as `self.gem` (type invariant). Reading the pin count
-        // without the reservation lock is a hint only: the pin below is what counts.
-        if unsafe { (*gbo).bo.pin_count } != 0 {
+        // SAFETY: `gbo` lives as long as `self.gem` (type invariant). The pin count is read
+        // without the reservation lock, once (`READ_ONCE()`): a hint only, the pin below is what
+        // counts.
+        if unsafe { ptr::read_volatile(ptr::addr_of!((*gbo).bo.pin_count)) } != 0 {
             return Err(EBUSY);
         }
         // SAFETY: `gbo` is alive; the helper takes the reservation lock and validates the object
