@@ -214,6 +214,10 @@ fn bochs_refuses_what_it_cannot_scan_out(test: &Test) -> CaseResult {
         // Its plane takes 32-bit formats only.
         let fb = Framebuffer::new(&client, Allocator::Device, 64, 64, Format::Rgb565);
         ktest_assert_err!(test, fb, EINVAL);
+        // 32 MiB cannot be pinned in its 16 MiB of video memory: the dumb buffer, its handle and
+        // its export are undone (the case's end checks the device's references).
+        let fb = Framebuffer::new(&client, Allocator::Device, 4096, 2048, Format::Xrgb8888);
+        ktest_assert_err!(test, fb, ENOMEM);
         Ok(())
     })
 }
