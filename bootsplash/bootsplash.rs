@@ -234,10 +234,7 @@ fn paint_sky(memory: &mut Mapping<'_>, layout: &Layout) -> Result {
         GFP_KERNEL,
     )?;
     for y in 0..layout.height() {
-        let colour = blend(SKY_TOP, SKY_BOTTOM, y, layout.height());
-        for pixel in row.chunks_exact_mut(4) {
-            pixel.copy_from_slice(&colour.to_le_bytes());
-        }
+        fill_row(&mut row, blend(SKY_TOP, SKY_BOTTOM, y, layout.height()));
         memory.write(layout.rect(0, y, layout.width(), 1)?.offset, &row)?;
     }
     Ok(())
@@ -252,13 +249,18 @@ fn fill_rect(
 ) -> Result {
     let rect = layout.rect(x, y, width, height)?;
     let mut row = KVec::from_elem(0u8, rect.row_len, GFP_KERNEL)?;
-    for pixel in row.chunks_exact_mut(4) {
-        pixel.copy_from_slice(&colour.to_le_bytes());
-    }
+    fill_row(&mut row, colour);
     for index in 0..rect.rows {
         memory.write(rect.offset + index * rect.pitch, &row)?;
     }
     Ok(())
+}
+
+/// Sets every XRGB8888 pixel of `row` to `colour`.
+fn fill_row(row: &mut [u8], colour: u32) {
+    for pixel in row.chunks_exact_mut(4) {
+        pixel.copy_from_slice(&colour.to_le_bytes());
+    }
 }
 
 /// The colour `step / steps` of the way from `from` to `to`, per channel.

@@ -82,18 +82,22 @@ impl Framebuffer {
         let packed = Layout::new(width, height, format)?;
         check_scanout(client.device(), &packed)?;
         let _section = client.enter()?;
-        let (buffer, object, layout, scanout_pin) = match allocator {
+        let Allocation {
+            buffer,
+            handle,
+            layout,
+            scanout_pin,
+        } = match allocator {
             Allocator::Device => allocate_dumb(client, &packed)?,
-            Allocator::Vgem => allocate_on_vgem(client.device(), packed)?,
+            Allocator::Vgem => allocate_on_vgem(client, packed)?,
         };
         // Before the framebuffer, so that nothing can fail once it exists.
         let cache = VmapCache::new(buffer)?;
-        let fb = {
-            let handle = GemHandle::new(client, &object)?;
-            create_framebuffer(client, &handle, &layout)?
-        };
+        let fb = create_framebuffer(client, &handle, &layout)?;
+        // The handle goes as soon as the framebuffer holds the object (the 2023 rule).
+        drop(handle);
         // INVARIANT: `create_framebuffer()` gave us its reference to a framebuffer that scans out
-        // `object`, whose memory the cache's dma-buf is.
+        // the object behind the handle, whose memory the cache's dma-buf is.
         Ok(Self {
             fb,
             layout,
@@ -248,12 +252,20 @@ impl Drop for GemHandle<'_> {
     }
 }
 
-/// The buffer of a new framebuffer: the dma-buf for CPU access, the GEM object of the KMS
-/// device, its actual layout, and its pin in video memory if the device needs one.
-type Allocation = (ARef<DmaBuf>, ARef<GemObject>, Layout, Option<ScanoutPin>);
+/// The buffer of a new framebuffer.
+struct Allocation<'a> {
+    /// The dma-buf for CPU access.
+    buffer: ARef<DmaBuf>,
+    /// The KMS device's GEM object in the client's file, for `fb_create` only.
+    handle: GemHandle<'a>,
+    /// The actual layout (the driver may align the pitch).
+    layout: Layout,
+    /// The pin in video memory, if the device scans out from there.
+    scanout_pin: Option<ScanoutPin>,
+}
 
 /// Allocates a dumb buffer on the client's device and exports it in-kernel.
-fn allocate_dumb(client: &Client, packed: &Layout) -> Result<Allocation> {
+fn allocate_dumb<'a>(client: &'a Client, packed: &Layout) -> Result<Allocation<'a>> {
     let dev = client.device().as_raw();
     // SAFETY: The device is alive; its driver is static.
     let dumb_create = unsafe { (*(*dev).driver).dumb_create }.ok_or_else(eopnotsupp)?;
@@ -291,16 +303,27 @@ fn allocate_dumb(client: &Client, packed: &Layout) -> Result<Allocation> {
     } else {
         None
     };
-    let buffer = object.export()?;
-    Ok((buffer, object, layout, scanout_pin))
+    Ok(Allocation {
+        buffer: object.export()?,
+        handle,
+        layout,
+        scanout_pin,
+    })
 }
 
-/// Allocates a shmem buffer on vgem, exports it in-kernel and imports it into `device`.
-fn allocate_on_vgem(device: &Device, layout: Layout) -> Result<Allocation> {
+/// Allocates a shmem buffer on vgem, exports it in-kernel and imports it into the client's
+/// device.
+fn allocate_on_vgem(client: &Client, layout: Layout) -> Result<Allocation<'_>> {
     let vgem = vgem::device()?;
     let buffer = GemObject::new_shmem(&vgem, layout.size())?.export()?;
-    let object = import(device, &buffer)?;
-    Ok((buffer, object, layout, None))
+    let object = import(client.device(), &buffer)?;
+    let handle = GemHandle::new(client, &object)?;
+    Ok(Allocation {
+        buffer,
+        handle,
+        layout,
+        scanout_pin: None,
+    })
 }
 
 /// The object behind `handle`, with a reference of its own.

@@ -132,14 +132,9 @@ fn displayed_matches_pattern(fb: &Framebuffer, seed: usize) -> Result<bool> {
 
 /// Draws the pattern into `fb` through its dma-buf and checks that the display reads it.
 fn draw_and_read_back(test: &Test, fb: &Framebuffer, seed: usize) -> CaseResult {
-    let mut user = fb.vmap()?;
-    {
-        let mut access = user.begin_access(Direction::Write)?;
-        draw_pattern(&mut access.memory(), fb.layout(), seed)?;
-    }
+    draw_once(fb, seed)?;
     fb.flush_all()?;
     ktest_assert!(test, displayed_matches_pattern(fb, seed)?);
-    user.vunmap_cached()?;
     Ok(())
 }
 
