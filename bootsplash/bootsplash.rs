@@ -106,7 +106,7 @@ impl Splash {
         let client = match Client::new(device, c_str!("bootsplash"), splash.clone()) {
             Ok(client) => client,
             // vgem and other render-only devices.
-            Err(error) if error == kernel::drm_client::eopnotsupp() => return Ok(None),
+            Err(error) if error == EOPNOTSUPP => return Ok(None),
             Err(error) => return Err(error),
         };
         // Registering probes the outputs, through `hotplug()`.
@@ -186,7 +186,7 @@ fn allocate(client: &Arc<Client>, width: u32, height: u32) -> Result<(DoubleBuff
     let format = Format::Xrgb8888;
     match DoubleBuffer::new(client, Allocator::Vgem, width, height, format) {
         Ok(buffers) => Ok((buffers, Allocator::Vgem)),
-        Err(error) if error == kernel::drm_client::eopnotsupp() => {
+        Err(error) if error == EOPNOTSUPP => {
             let buffers = DoubleBuffer::new(client, Allocator::Device, width, height, format)?;
             Ok((buffers, Allocator::Device))
         }

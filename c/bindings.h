@@ -13,6 +13,7 @@
 #include <drm/drm_framebuffer.h>
 #include <drm/drm_gem.h>
 #include <drm/drm_gem_shmem_helper.h>
+#include <drm/drm_gem_ttm_helper.h>
 #include <drm/drm_gem_vram_helper.h>
 #include <drm/drm_mode_config.h>
 #include <drm/drm_modes.h>
@@ -20,7 +21,9 @@
 #include <drm/drm_prime.h>
 #include <drm/drm_vgem.h>
 #include <drm/drm_vmap_client_test.h>
+#include <drm/ttm/ttm_bo.h>
 #include <kunit/assert.h>
+#include <linux/cpu.h>
 #include <linux/delay.h>
 #include <linux/dma-buf.h>
 #include <linux/dma-fence.h>

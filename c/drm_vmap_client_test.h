@@ -16,6 +16,7 @@ struct dma_buf;
 struct drm_device;
 struct drm_file;
 struct drm_framebuffer;
+struct drm_gem_vram_object;
 struct file;
 
 struct file *drm_vmap_client_test_open_master(struct drm_device *dev);
@@ -31,5 +32,31 @@ int drm_vmap_client_test_fb_shares_pages(struct drm_framebuffer *fb,
 					 struct dma_buf *buf);
 struct device *drm_vmap_client_test_unbind(struct drm_device *dev);
 int drm_vmap_client_test_rebind(struct device *parent);
+
+/* Where TTM keeps a framebuffer's object. */
+struct drm_vmap_client_test_placement {
+	bool in_vram;
+	unsigned int pins;
+};
+
+int drm_vmap_client_test_fb_placement(struct drm_framebuffer *fb,
+				      struct drm_vmap_client_test_placement *placement);
+struct drm_gem_vram_object *drm_vmap_client_test_vram_filler(struct drm_device *dev,
+							      size_t size);
+void drm_vmap_client_test_vram_filler_free(struct drm_gem_vram_object *gbo);
+
+/* What the movable test exporter knows of one of its buffers. */
+struct drm_vmap_client_test_movable {
+	unsigned int store;
+	unsigned int pins;
+	unsigned int vmaps;
+	unsigned int moves;
+	bool move_pending;
+};
+
+struct dma_buf *drm_vmap_client_test_movable_export(size_t size);
+int drm_vmap_client_test_movable_move(struct dma_buf *dmabuf);
+void drm_vmap_client_test_movable_state(struct dma_buf *dmabuf,
+					struct drm_vmap_client_test_movable *state);
 
 #endif

@@ -1,12 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Static inline functions of dma-buf, dma-resv, iosys-map and GEM that the
- * Rust in-kernel DRM client layer calls. Included from rust/helpers/helpers.c.
+ * Rust in-kernel DRM client layer calls, and the one test of an exporter's
+ * type that needs to compare C function addresses. Included from
+ * rust/helpers/helpers.c.
  *
  * Sorted alphabetically.
  */
 
 #include <drm/drm_gem.h>
+#include <drm/drm_gem_ttm_helper.h>
+#include <drm/drm_prime.h>
+#include <drm/ttm/ttm_bo.h>
 #include <linux/dma-buf.h>
 #include <linux/dma-fence.h>
 #include <linux/dma-resv.h>
@@ -34,6 +39,30 @@ void rust_helper_dma_resv_unlock(struct dma_resv *obj)
 	dma_resv_unlock(obj);
 }
 
+bool rust_helper_dma_buf_is_dynamic(struct dma_buf *dmabuf)
+{
+	return dma_buf_is_dynamic(dmabuf);
+}
+
+/*
+ * The TTM buffer object behind a dma-buf, or NULL. A dma-buf whose vmap is
+ * GEM's PRIME one was exported by drm_gem_prime_export() and has the GEM
+ * object as its priv; a GEM object whose mmap is drm_gem_ttm_mmap() is
+ * embedded in a TTM buffer object (the GEM VRAM helpers, for one). TTM may
+ * move such a buffer whenever it is neither pinned nor reserved.
+ */
+struct ttm_buffer_object *rust_helper_drm_vmap_client_ttm_of_dma_buf(struct dma_buf *dmabuf)
+{
+	struct drm_gem_object *obj;
+
+	if (dmabuf->ops->vmap != drm_gem_dmabuf_vmap)
+		return NULL;
+	obj = dmabuf->priv;
+	if (!obj->funcs || obj->funcs->mmap != drm_gem_ttm_mmap)
+		return NULL;
+	return drm_gem_ttm_of_gem(obj);
+}
+
 void rust_helper_drm_gem_object_get(struct drm_gem_object *obj)
 {
 	drm_gem_object_get(obj);
@@ -47,6 +76,12 @@ void rust_helper_drm_gem_object_put(struct drm_gem_object *obj)
 void rust_helper_get_dma_buf(struct dma_buf *dmabuf)
 {
 	get_dma_buf(dmabuf);
+}
+
+bool rust_helper_iosys_map_is_equal(const struct iosys_map *lhs,
+				    const struct iosys_map *rhs)
+{
+	return iosys_map_is_equal(lhs, rhs);
 }
 
 void rust_helper_iosys_map_memcpy_from(void *dst, const struct iosys_map *src,

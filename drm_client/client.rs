@@ -4,7 +4,7 @@
 //!
 //! C header: [`include/drm/drm_client.h`](srctree/include/drm/drm_client.h)
 
-use super::{eopnotsupp, modeset::ShownBuffer, Device, DeviceSection};
+use super::{modeset::ShownBuffer, Device, DeviceSection};
 use crate::{
     alloc::flags::GFP_KERNEL,
     bindings,
@@ -44,7 +44,7 @@ pub trait ClientHandler: Send + Sync {
     /// Returning `Ok` claims the display: the core calls no other client. With `force`, the
     /// client should restore even if some file holds master ([`Client::restore_display`]).
     fn restore(&self, _client: &Client, _force: bool) -> Result {
-        Err(eopnotsupp())
+        Err(EOPNOTSUPP)
     }
 
     /// The device is being unregistered (driver unbound, device unplugged).

@@ -68,12 +68,6 @@ impl Device {
             .ok_or(ENODEV)
     }
 
-    /// Whether the device manages video memory with the VRAM helpers (bochs, for one).
-    pub fn has_vram(&self) -> bool {
-        // SAFETY: The device is alive (type invariant); `vram_mm` is set at probe, if ever.
-        !unsafe { (*self.as_raw()).vram_mm }.is_null()
-    }
-
     /// The number of framebuffers on the device, for tests that check that none was left.
     pub fn framebuffer_count(&self) -> u32 {
         // SAFETY: The device is alive, so is its mode config's `fb_lock`.

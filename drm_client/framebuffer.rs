@@ -15,7 +15,7 @@
 //! C headers: [`include/drm/drm_framebuffer.h`](srctree/include/drm/drm_framebuffer.h),
 //! [`include/drm/drm_prime.h`](srctree/include/drm/drm_prime.h)
 
-use super::{eopnotsupp, vgem, vram::ScanoutPin, Client, Device, Format, GemObject, Layout};
+use super::{vgem, Client, Device, Format, GemObject, Layout};
 use crate::{
     bindings,
     error::{code::*, from_err_ptr, to_result, Result},
@@ -29,8 +29,9 @@ use core::ptr::{self, NonNull};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Allocator {
     /// A dumb buffer of the KMS device itself (its `dumb_create`), as
-    /// `drm_client_framebuffer_create()` allocates. On a device with video memory, the buffer
-    /// is pinned there for its lifetime, as scanout requires.
+    /// `drm_client_framebuffer_create()` allocates. On a device with video memory (bochs) the
+    /// buffer moves between video and system memory: the display pins it in video memory while
+    /// it is shown, and each CPU access pins it wherever it is for that access only.
     Device,
     /// A shmem buffer on vgem, exported as a dma-buf and imported into the KMS device: the
     /// display reads the pages the client writes, with no copy between the devices.
@@ -52,7 +53,6 @@ pub struct Framebuffer {
     layout: Layout,
     allocator: Allocator,
     cache: Arc<VmapCache>,
-    _scanout_pin: Option<ScanoutPin>,
     /// Dropped last: the client's file and device reference outlive the buffer's objects.
     client: Arc<Client>,
 }
@@ -86,7 +86,6 @@ impl Framebuffer {
             buffer,
             handle,
             layout,
-            scanout_pin,
         } = match allocator {
             Allocator::Device => allocate_dumb(client, &packed)?,
             Allocator::Vgem => allocate_on_vgem(client, packed)?,
@@ -103,7 +102,6 @@ impl Framebuffer {
             layout,
             allocator,
             cache,
-            _scanout_pin: scanout_pin,
             client: client.clone(),
         })
     }
@@ -156,24 +154,29 @@ impl Framebuffer {
     /// time (see [`Client::show`]) and `ENODEV` after unplug.
     pub fn flush(&self, x: u32, y: u32, width: u32, height: u32) -> Result {
         self.layout.rect(x, y, width, height)?;
+        if self.client.is_unplugged() {
+            return Err(ENODEV);
+        }
         let clip = bindings::drm_clip_rect {
             x1: to_u16(x)?,
             y1: to_u16(y)?,
             x2: to_u16(x + width)?,
             y2: to_u16(y + height)?,
         };
-        let _section = self.client.enter()?;
         let fb = self.fb.as_ptr();
         // SAFETY: `fb` is alive (type invariant); `funcs` is set at its creation.
         let Some(dirty) = (unsafe { (*(*fb).funcs).dirty }) else {
             return Ok(());
         };
-        // The hook commits, and a commit waits for the writers without a limit.
+        // The hook commits, and a commit waits for the writers without a limit: wait here,
+        // bounded, and outside the device section, which would hold up an unplug meanwhile.
         self.cache.wait_for_fences(Direction::Read)?;
+        let _scanout = self.cache.hold_for_scanout()?;
+        let _section = self.client.enter()?;
         let mut clip = clip;
-        // SAFETY: `fb` is alive; the hook takes one clip rectangle and no file, as in
+        // SAFETY: `fb` is alive; the hook takes one clip rectangle and the client's file, as in
         // `drm_client_framebuffer_flush()`.
-        to_result(unsafe { dirty(fb, ptr::null_mut(), 0, 0, &mut clip, 1) })
+        to_result(unsafe { dirty(fb, self.client.file(), 0, 0, &mut clip, 1) })
     }
 
     /// Tells the device that the whole framebuffer changed.
@@ -260,15 +263,13 @@ struct Allocation<'a> {
     handle: GemHandle<'a>,
     /// The actual layout (the driver may align the pitch).
     layout: Layout,
-    /// The pin in video memory, if the device scans out from there.
-    scanout_pin: Option<ScanoutPin>,
 }
 
 /// Allocates a dumb buffer on the client's device and exports it in-kernel.
 fn allocate_dumb<'a>(client: &'a Client, packed: &Layout) -> Result<Allocation<'a>> {
     let dev = client.device().as_raw();
     // SAFETY: The device is alive; its driver is static.
-    let dumb_create = unsafe { (*(*dev).driver).dumb_create }.ok_or_else(eopnotsupp)?;
+    let dumb_create = unsafe { (*(*dev).driver).dumb_create }.ok_or(EOPNOTSUPP)?;
     let bits_per_pixel =
         u32::try_from(packed.format().bytes_per_pixel() * 8).map_err(|_| EINVAL)?;
     let mut args = bindings::drm_mode_create_dumb {
@@ -296,18 +297,10 @@ fn allocate_dumb<'a>(client: &'a Client, packed: &Layout) -> Result<Allocation<'
     if object.size() < layout.size() {
         return Err(EINVAL);
     }
-    let scanout_pin = if client.device().has_vram() {
-        // SAFETY: Devices with a VRAM manager allocate dumb buffers as VRAM objects: the
-        // manager belongs to the VRAM helpers, whose dumb_create is the only one using it.
-        Some(unsafe { ScanoutPin::new(object.clone()) }?)
-    } else {
-        None
-    };
     Ok(Allocation {
         buffer: object.export()?,
         handle,
         layout,
-        scanout_pin,
     })
 }
 
@@ -322,7 +315,6 @@ fn allocate_on_vgem(client: &Client, layout: Layout) -> Result<Allocation<'_>> {
         buffer,
         handle,
         layout,
-        scanout_pin: None,
     })
 }
 
@@ -343,7 +335,7 @@ fn import(device: &Device, buffer: &DmaBuf) -> Result<ARef<GemObject>> {
     let object = match driver.gem_prime_import {
         // SAFETY: The device and the dma-buf are alive; the hook takes its own references.
         Some(import) => unsafe { import(dev, buffer.as_raw()) },
-        None if driver.gem_prime_import_sg_table.is_none() => return Err(eopnotsupp()),
+        None if driver.gem_prime_import_sg_table.is_none() => return Err(EOPNOTSUPP),
         // SAFETY: As above; the generic import attaches to the dma-buf and keeps a reference.
         None => unsafe { bindings::drm_gem_prime_import(dev, buffer.as_raw()) },
     };
@@ -388,7 +380,7 @@ fn create_framebuffer(
 ) -> Result<NonNull<bindings::drm_framebuffer>> {
     let dev = client.device().as_raw();
     // SAFETY: The device is alive; `funcs` is set when its mode config is initialised.
-    let fb_create = unsafe { (*(*dev).mode_config.funcs).fb_create }.ok_or_else(eopnotsupp)?;
+    let fb_create = unsafe { (*(*dev).mode_config.funcs).fb_create }.ok_or(EOPNOTSUPP)?;
     let mut command = bindings::drm_mode_fb_cmd2 {
         width: layout.width(),
         height: layout.height(),

@@ -9,8 +9,8 @@
 //! connected [`Output`]. CPU access to a framebuffer goes through its dma-buf, exported in-kernel
 //! (no file descriptor), and [`crate::vmap_cache`], never through GEM's vmap hooks.
 //!
-//! The lower layer is here too: [`Device`] references, [`GemObject`]s and their export, buffer
-//! allocation on vgem ([`vgem::device`]) and VRAM objects ([`vram`]).
+//! The lower layer is here too: [`Device`] references, [`GemObject`]s and their export, and
+//! buffer allocation on vgem ([`vgem::device`]).
 //!
 //! # Examples
 //!
@@ -44,7 +44,6 @@
 mod client;
 mod device;
 mod double_buffer;
-mod errors;
 mod framebuffer;
 mod gem;
 mod layout;
@@ -52,12 +51,10 @@ mod modeset;
 #[cfg(CONFIG_DRM_VMAP_CLIENT_KUNIT_TEST)]
 pub mod testing;
 pub mod vgem;
-pub mod vram;
 
 pub use client::{Client, ClientHandler, Registration};
 pub use device::{Device, DeviceSection};
 pub use double_buffer::DoubleBuffer;
-pub use errors::eopnotsupp;
 pub use framebuffer::{Allocator, Framebuffer, FramebufferVmap};
 pub use gem::{GemObject, MAX_BUFFER_SIZE};
 pub use layout::{Format, Layout};

@@ -81,17 +81,20 @@ impl Client {
     /// Shows `fb` on every output the last probe found, and returns how many those are.
     ///
     /// Showing another framebuffer than the current one is a page flip; the commit waits for
-    /// it to complete. Fails with `EBUSY` while a DRM master (user space) holds the display,
-    /// `EINVAL` if `fb` belongs to another client, `ERANGE` if it is smaller than an output's
-    /// mode, `ETIMEDOUT` if the buffer's writers do not finish within its cache's fence timeout
-    /// (the commit would wait for them without a limit), and `ENODEV` if the device was
-    /// unplugged. Showing nothing (no output connected) commits nothing and returns zero.
+    /// it to complete. Fails with `EBUSY` while a DRM master (user space) holds the display or,
+    /// for a buffer that moves (bochs), while a CPU access to it is open: the display must be
+    /// able to move it into the memory it scans out from, which the access's pin would prevent.
+    /// It fails with `EINVAL` if `fb` belongs to another client, `ERANGE` if it is smaller than
+    /// an output's mode, `ETIMEDOUT` if the buffer's writers do not finish within its cache's
+    /// fence timeout (the commit would wait for them without a limit), and `ENODEV` if the
+    /// device was unplugged. Showing nothing (no output connected) commits nothing and returns zero.
     pub fn show(&self, fb: &Framebuffer) -> Result<usize> {
         if !ptr::eq(fb.client(), self) {
             return Err(EINVAL);
         }
         // Without any lock: the writers may need the locks to finish.
         fb.cache().wait_for_fences(Direction::Read)?;
+        let _scanout = fb.cache().hold_for_scanout()?;
         let _section = self.enter()?;
         let mut shown = self.display.lock();
         let (width, height) = (fb.layout().width(), fb.layout().height());
@@ -134,9 +137,10 @@ impl Client {
             .lock()
             .as_ref()
             .map(|shown| shown.cache.clone());
-        if let Some(cache) = cache {
+        if let Some(cache) = &cache {
             cache.wait_for_fences(Direction::Read)?;
         }
+        let _scanout = cache.as_ref().map(|cache| cache.hold_for_scanout()).transpose()?;
         let _section = self.enter()?;
         let _display = self.display.lock();
         let raw = self.as_raw();

@@ -10,7 +10,9 @@
 use super::{Client, Device, Framebuffer};
 use crate::{
     bindings,
-    error::{code::ENODEV, from_err_ptr, to_result, Result},
+    error::{code::*, from_err_ptr, to_result, Result},
+    types::ARef,
+    vmap_cache::{DmaBuf, Reserved},
 };
 use core::ptr::NonNull;
 
@@ -145,5 +147,148 @@ impl Drop for Unbound {
     fn drop(&mut self) {
         // A failed case still gives the device back to its driver for the cases after it.
         let _ = self.rebind_once();
+    }
+}
+
+/// Where TTM keeps a framebuffer's object: in video memory or not, and how many pins it has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Placement {
+    /// In video memory (else in system memory).
+    pub in_vram: bool,
+    /// Pins held by anyone: the display, an open access, a filler.
+    pub pins: u32,
+}
+
+/// Where TTM keeps `fb`'s object; `EINVAL` if it is not a TTM buffer object.
+pub fn placement(fb: &Framebuffer) -> Result<Placement> {
+    let mut placement = bindings::drm_vmap_client_test_placement::default();
+    // SAFETY: The framebuffer is alive; the fixture fills `placement` under the object's
+    // reservation lock.
+    to_result(unsafe { bindings::drm_vmap_client_test_fb_placement(fb.as_raw(), &mut placement) })?;
+    Ok(Placement {
+        in_vram: placement.in_vram,
+        pins: placement.pins,
+    })
+}
+
+/// A buffer pinned in a device's video memory until dropped: memory pressure, as a display
+/// that pins a new scanout buffer causes.
+///
+/// # Invariants
+///
+/// `gbo` is a pinned object from `drm_vmap_client_test_vram_filler()`, whose reference we hold.
+pub struct VramFiller {
+    gbo: NonNull<bindings::drm_gem_vram_object>,
+}
+
+impl VramFiller {
+    /// Pins `size` new bytes in `device`'s video memory, evicting what is neither pinned nor
+    /// reserved. Fails with `ENOMEM` once nothing more can be evicted.
+    pub fn pin(device: &Device, size: usize) -> Result<Self> {
+        // SAFETY: The device is alive; the fixture returns a pinned object or an error.
+        let gbo =
+            from_err_ptr(unsafe { bindings::drm_vmap_client_test_vram_filler(device.as_raw(), size) })?;
+        // INVARIANT: The fixture's pinned object.
+        Ok(Self {
+            gbo: NonNull::new(gbo).ok_or(ENOMEM)?,
+        })
+    }
+}
+
+impl Drop for VramFiller {
+    fn drop(&mut self) {
+        // SAFETY: We own the pinned object (type invariant).
+        unsafe { bindings::drm_vmap_client_test_vram_filler_free(self.gbo.as_ptr()) };
+    }
+}
+
+/// A dma-buf's reservation lock, held by the case until dropped, as an exporter moving the
+/// buffer or a display pinning it would hold it.
+pub struct ReservationHold<'a> {
+    _held: Reserved<'a>,
+}
+
+impl<'a> ReservationHold<'a> {
+    /// Takes `buf`'s reservation lock; `EINTR` on a signal.
+    pub fn lock(buf: &'a DmaBuf) -> Result<Self> {
+        Ok(Self {
+            _held: Reserved::lock(buf)?,
+        })
+    }
+}
+
+/// What the movable test exporter knows of one of its buffers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MovableState {
+    /// Which of its two stores holds the buffer.
+    pub store: u32,
+    /// Pins held by importers.
+    pub pins: u32,
+    /// Live kernel mappings.
+    pub vmaps: u32,
+    /// Moves carried out.
+    pub moves: u32,
+    /// A move waits for the last unpin.
+    pub move_pending: bool,
+}
+
+/// What a move request did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Move {
+    /// The buffer moved.
+    Done,
+    /// An importer has it pinned: it moves at the last unpin.
+    Deferred,
+}
+
+/// A dynamic dma-buf whose exporter moves it on request, telling its dynamic importers first,
+/// as amdgpu and xe do on eviction.
+///
+/// # Invariants
+///
+/// `buf` was made by `drm_vmap_client_test_movable_export()`.
+pub struct MovableBuffer {
+    buf: ARef<DmaBuf>,
+}
+
+impl MovableBuffer {
+    /// A buffer of `size` zeroed bytes.
+    pub fn new(size: usize) -> Result<Self> {
+        // SAFETY: The fixture returns a new dma-buf with one reference, or an error.
+        let buf = from_err_ptr(unsafe { bindings::drm_vmap_client_test_movable_export(size) })?;
+        let buf = NonNull::new(buf.cast::<DmaBuf>()).ok_or(ENOMEM)?;
+        // INVARIANT: Made by the fixture.
+        Ok(Self {
+            // SAFETY: We take over the export's reference.
+            buf: unsafe { ARef::from_raw(buf) },
+        })
+    }
+
+    /// The dma-buf.
+    pub fn dma_buf(&self) -> &ARef<DmaBuf> {
+        &self.buf
+    }
+
+    /// Moves the buffer to the exporter's other store; `EBUSY` if a mapping that no importer
+    /// gave up at the notification holds it.
+    pub fn move_now(&self) -> Result<Move> {
+        // SAFETY: The dma-buf is alive and the fixture's (type invariant).
+        let moved = unsafe { bindings::drm_vmap_client_test_movable_move(self.buf.as_raw()) };
+        to_result(moved)?;
+        Ok(if moved == 0 { Move::Done } else { Move::Deferred })
+    }
+
+    /// The exporter's view of the buffer.
+    pub fn state(&self) -> MovableState {
+        let mut state = bindings::drm_vmap_client_test_movable::default();
+        // SAFETY: As in `move_now`; the fixture fills `state` under the reservation lock.
+        unsafe { bindings::drm_vmap_client_test_movable_state(self.buf.as_raw(), &mut state) };
+        MovableState {
+            store: state.store,
+            pins: state.pins,
+            vmaps: state.vmaps,
+            moves: state.moves,
+            move_pending: state.move_pending,
+        }
     }
 }

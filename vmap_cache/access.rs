@@ -64,6 +64,6 @@ impl<'a> Access<'a> {
 
 impl Drop for Access<'_> {
     fn drop(&mut self) {
-        self.cache.end_access(self.direction);
+        self.cache.end_access(self.direction, self.map);
     }
 }

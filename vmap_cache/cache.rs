@@ -4,12 +4,14 @@
 //!
 //! `vmap` declares that a buffer will be mapped; `begin_access` quickly returns its address from
 //! a cached mapping and holds the buffer in place; `end_access` lets go; `vunmap_cached` says the
-//! map is no longer needed. Between accesses the mapping may be dropped (invalidation), and the
-//! next access maps again, possibly at another address.
+//! map is no longer needed. Nothing is pinned between accesses: a buffer that stays where it is
+//! mapped (shmem) keeps its mapping, and a buffer its exporter may move is pinned for each access
+//! only ([`super::movable`]), so the next access notices a move and maps again.
 
 use super::{
     accessors::{current_task, Accessors},
-    Access, Direction, DmaBuf, Residency, Stats,
+    movable::{Found, Movable},
+    Access, Direction, DmaBuf, Stats,
 };
 use crate::{
     alloc::flags::GFP_KERNEL,
@@ -17,7 +19,10 @@ use crate::{
     error::Result,
     new_mutex,
     prelude::*,
-    sync::{Arc, Mutex},
+    sync::{
+        lock::{mutex::MutexBackend, Guard},
+        Arc, Mutex,
+    },
     types::ARef,
 };
 
@@ -31,15 +36,12 @@ pub const DEFAULT_FENCE_TIMEOUT_MS: u32 = 2000;
 pub struct CacheConfig {
     /// How long an access waits for the buffer's fences, in milliseconds.
     pub fence_timeout_ms: u32,
-    /// Pins the buffer while a mapping is cached, for exporters whose vmap does not.
-    pub residency: Option<Arc<dyn Residency>>,
 }
 
 impl Default for CacheConfig {
     fn default() -> Self {
         Self {
             fence_timeout_ms: DEFAULT_FENCE_TIMEOUT_MS,
-            residency: None,
         }
     }
 }
@@ -55,7 +57,7 @@ pub enum Invalidation {
     Deferred,
 }
 
-/// The kernel virtual mapping the cache holds.
+/// The kernel virtual mapping the cache holds for a buffer that stays where it is mapped.
 ///
 /// # Invariants
 ///
@@ -68,6 +70,8 @@ unsafe impl Send for CachedMap {}
 
 /// The protocol state, under the cache's mutex.
 struct State {
+    /// The mapping of a buffer that stays in place; always `None` for a movable one, whose
+    /// mapping state is under its reservation lock.
     map: Option<CachedMap>,
     /// Drop `map` when the last open access ends.
     stale: bool,
@@ -94,25 +98,41 @@ impl State {
 /// declared (`EINVAL`). [`CachedVmap`](super::CachedVmap) is the handle that makes those mistakes
 /// fail to compile instead.
 ///
+/// The policy follows from the buffer's exporter, found when the cache is created: a buffer that
+/// stays where it is mapped keeps one mapping from the first access to the last user (no lock
+/// but the cache's mutex on an access); a buffer that may move is pinned for each access and
+/// never in between (see [`super::movable`]).
+///
 /// # Locking
 ///
 /// The cache's mutex is taken before the buffer's reservation lock: a cold access maps the buffer
-/// (`dma_buf_vmap_unlocked()`, which takes the reservation lock) under the mutex. Fence waits and
+/// under the mutex, and a movable buffer's pin and mapping are taken under both. An exporter's
+/// `move_notify` arrives with the reservation lock held and takes nothing else. Fence waits and
 /// `dma_buf_begin/end_cpu_access()` run with neither held, as the dma-buf locking convention
 /// requires, so a slow fence never blocks other users' bookkeeping.
 ///
 /// # Invariants
 ///
 /// While `state.map` is `Some`, the dma-buf's vmap count includes exactly one mapping of ours,
-/// `residency` (if any) holds one pin of the buffer, and the mapping is not dropped while
-/// `state.accessors` records an open access.
+/// which is not dropped while `state.accessors` records an open access. `movable` is `Some`
+/// exactly for buffers whose exporter may move them, and then `state.map` is `None`.
 #[pin_data(PinnedDrop)]
 pub struct VmapCache {
     buf: ARef<DmaBuf>,
     fence_timeout_jiffies: usize,
-    residency: Option<Arc<dyn Residency>>,
+    movable: Option<Movable>,
     #[pin]
     state: Mutex<State>,
+}
+
+/// Keeps accesses to a movable buffer from beginning while a display commit scans it out.
+///
+/// A display pins the buffer it scans out where it needs it (video memory, for bochs). A pin
+/// that an access holds elsewhere would keep it from moving there, so a commit of a movable
+/// buffer runs with no access open and none beginning. For a buffer that stays in place the
+/// guard holds nothing.
+pub struct ScanoutGuard<'a> {
+    _state: Option<Guard<'a, State, MutexBackend>>,
 }
 
 impl VmapCache {
@@ -126,11 +146,13 @@ impl VmapCache {
         // SAFETY: `msecs_to_jiffies()` only converts a number.
         let fence_timeout_jiffies =
             unsafe { bindings::__msecs_to_jiffies(config.fence_timeout_ms) };
+        let movable = Movable::for_buffer(&buf)?;
+        // INVARIANT: `movable` follows from the exporter, and nothing is mapped yet.
         Arc::pin_init(
             pin_init!(Self {
                 buf,
                 fence_timeout_jiffies,
-                residency: config.residency,
+                movable,
                 state <- new_mutex!(
                     State {
                         map: None,
@@ -165,6 +187,29 @@ impl VmapCache {
         self.state.lock().stats()
     }
 
+    /// Whether the buffer's exporter may move it between accesses.
+    pub fn is_movable(&self) -> bool {
+        self.movable.is_some()
+    }
+
+    /// Keeps accesses from beginning until the guard drops, for a display commit that scans the
+    /// buffer out; see [`ScanoutGuard`].
+    ///
+    /// Fails with `EBUSY` if a movable buffer has an access open: the commit could not move
+    /// the buffer where the display needs it.
+    pub fn hold_for_scanout(&self) -> Result<ScanoutGuard<'_>> {
+        if self.movable.is_none() {
+            return Ok(ScanoutGuard { _state: None });
+        }
+        let state = self.state.lock();
+        if state.accessors.count() > 0 {
+            return Err(EBUSY);
+        }
+        Ok(ScanoutGuard {
+            _state: Some(state),
+        })
+    }
+
     /// Declares a user that will map the buffer. Maps nothing yet.
     pub fn vmap(&self) -> Result {
         let mut state = self.state.lock();
@@ -192,38 +237,40 @@ impl VmapCache {
 
     /// Begins a CPU access in `direction` and returns the guard that ends it.
     ///
-    /// A warm access (mapping cached) does no vmap. The buffer stays mapped, and in place, until
-    /// the guard drops. Waits for the buffer's fences for at most the cache's fence timeout.
+    /// A warm access to a buffer that stays in place takes no lock but the cache's mutex and maps
+    /// nothing. An access to a movable buffer pins it where it is, under its reservation lock,
+    /// and gets the cached mapping if the buffer has not moved since the last access, a new one
+    /// if it has. The buffer stays mapped, and in place, until the guard drops. Waits for the
+    /// buffer's fences for at most the cache's fence timeout.
     ///
     /// Fails with
     /// - `EINVAL` without a declared user,
     /// - `EBUSY` if this task has an access open already,
     /// - `EAGAIN` if [`MAX_CONCURRENT_ACCESSES`] tasks have,
-    /// - `ETIMEDOUT` ([`etimedout`]) if fences did not signal in time,
-    /// - `ERESTARTSYS` on a signal while waiting for them,
-    /// - the exporter's error if mapping fails.
+    /// - `ETIMEDOUT` if fences did not signal in time,
+    /// - `ERESTARTSYS` or `EINTR` on a signal while waiting for them or for the reservation lock,
+    /// - the exporter's error if pinning or mapping fails.
     ///
     /// [`MAX_CONCURRENT_ACCESSES`]: super::MAX_CONCURRENT_ACCESSES
-    /// [`etimedout`]: super::etimedout
     pub fn begin_access(&self, direction: Direction) -> Result<Access<'_>> {
         let (map, generation) = self.open_access()?;
         let ready = self
             .wait_for_fences(direction)
             .and_then(|()| self.buf.begin_cpu_access(direction));
         if let Err(error) = ready {
-            self.close_access(true);
+            self.close_access(map, true);
             return Err(error);
         }
         // INVARIANT: The access is counted and the CPU access has begun; the guard undoes both.
         Ok(Access::new(self, map, generation, direction))
     }
 
-    /// Ends an access opened by [`Self::begin_access`]; called by the guard's drop.
-    pub(super) fn end_access(&self, direction: Direction) {
+    /// Ends an access opened by [`Self::begin_access`] with `map`; called by the guard's drop.
+    pub(super) fn end_access(&self, direction: Direction, map: bindings::iosys_map) {
         // An exporter's end_cpu_access only fails for buffers it cannot flush; there is nothing
         // the access could do about it any more, so it is counted, not returned.
         let flushed = self.buf.end_cpu_access(direction);
-        self.close_access(flushed.is_err());
+        self.close_access(map, flushed.is_err());
     }
 
     /// Drops the cached mapping now, or when the last open access ends.
@@ -231,10 +278,27 @@ impl VmapCache {
     /// Until then the stale mapping keeps serving new accesses: the dma-buf core has one mapping
     /// per buffer, so no fresh one can exist while it is in use.
     ///
-    /// This is what an exporter's move (eviction, relocation) must cause, and what tests and
-    /// memory pressure use: the next access maps the buffer again.
+    /// Moves need no call: a movable buffer's exporter announces them, or the next access finds
+    /// them. This is for memory pressure and tests: the next access maps the buffer again. A TTM
+    /// buffer object holds no mapping of ours between accesses (its exporter keeps its own), so
+    /// for one this only forgets the last mapping and returns `NotMapped`, or `Deferred` while
+    /// accesses are open.
     pub fn invalidate(&self) -> Invalidation {
         let mut state = self.state.lock();
+        if let Some(movable) = &self.movable {
+            let (had_map, open) = movable.invalidate(&self.buf);
+            if had_map {
+                state.counters.invalidations += 1;
+                if !open {
+                    state.counters.unmaps += 1;
+                }
+            }
+            return match (had_map, open) {
+                (_, true) => Invalidation::Deferred,
+                (true, false) => Invalidation::Unmapped,
+                (false, false) => Invalidation::NotMapped,
+            };
+        }
         if state.map.is_none() {
             return Invalidation::NotMapped;
         }
@@ -255,8 +319,15 @@ impl VmapCache {
             return Err(EINVAL);
         }
         state.accessors.insert(task)?;
-        match self.current_map(&mut state) {
-            Ok(map) => Ok((map, state.counters.generation)),
+        let mapped = match &self.movable {
+            Some(movable) => movable.begin(&self.buf),
+            None => self.current_map(&mut state),
+        };
+        match mapped {
+            Ok((map, found)) => {
+                state.counters.count(found);
+                Ok((map, state.counters.generation))
+            }
             Err(error) => {
                 state.accessors.remove(task);
                 state.counters.failed_accesses += 1;
@@ -265,36 +336,29 @@ impl VmapCache {
         }
     }
 
-    /// The cached mapping (a hit), or a new one (a miss).
-    fn current_map(&self, state: &mut State) -> Result<bindings::iosys_map> {
+    /// The cached mapping of a buffer that stays in place, or a new one.
+    fn current_map(&self, state: &mut State) -> Result<(bindings::iosys_map, Found)> {
         if let Some(map) = &state.map {
-            state.counters.hits += 1;
-            return Ok(map.0);
+            return Ok((map.0, Found::Cached));
         }
-        self.pin()?;
-        let map = match self.buf.vmap_raw() {
-            Ok(map) => map,
-            Err(error) => {
-                self.unpin();
-                return Err(error);
-            }
-        };
-        state.counters.misses += 1;
-        state.counters.generation += 1;
+        let map = self.buf.vmap_raw()?;
         // INVARIANT: `map` is our one live mapping of the buffer.
         state.map = Some(CachedMap(map));
-        Ok(map)
+        Ok((map, Found::Mapped { moved: false }))
     }
 
-    /// Uncounts this task's access; drops a stale mapping after the last one.
-    fn close_access(&self, failed: bool) {
+    /// Uncounts this task's access, which used `map`; unpins a movable buffer, or drops a stale
+    /// mapping after the last access.
+    fn close_access(&self, map: bindings::iosys_map, failed: bool) {
         let task = current_task();
         let mut state = self.state.lock();
         state.accessors.remove(task);
         if failed {
             state.counters.failed_accesses += 1;
         }
-        if state.stale && state.accessors.count() == 0 {
+        if let Some(movable) = &self.movable {
+            movable.end(&self.buf, map);
+        } else if state.stale && state.accessors.count() == 0 {
             self.unmap(&mut state);
         }
     }
@@ -302,26 +366,14 @@ impl VmapCache {
     /// Drops the cached mapping, if any. No access may be open.
     fn unmap(&self, state: &mut State) {
         state.stale = false;
-        if let Some(map) = state.map.take() {
+        if let Some(movable) = &self.movable {
+            if movable.release(&self.buf) {
+                state.counters.unmaps += 1;
+            }
+        } else if let Some(map) = state.map.take() {
             // SAFETY: By the type invariant of `CachedMap` this is our live mapping of `buf`.
             unsafe { self.buf.vunmap_raw(map.0) };
-            self.unpin();
             state.counters.unmaps += 1;
-        }
-    }
-
-    /// Pins the buffer for a new mapping, if it needs a pin.
-    fn pin(&self) -> Result {
-        match &self.residency {
-            Some(residency) => residency.pin(),
-            None => Ok(()),
-        }
-    }
-
-    /// Undoes the pin taken for a mapping, if the buffer needs one.
-    fn unpin(&self) {
-        if let Some(residency) = &self.residency {
-            residency.unpin();
         }
     }
 }

@@ -4,18 +4,13 @@
 //!
 //! C header: [`include/linux/dma-buf.h`](srctree/include/linux/dma-buf.h)
 
-use super::{Direction, Mapping};
+use super::{Direction, Mapping, Reserved};
 use crate::{
     bindings,
-    error::{to_result, Error, Result},
-    types::{AlwaysRefCounted, Opaque},
+    error::{code::*, to_result, Error, Result},
+    types::{ARef, AlwaysRefCounted, Opaque},
 };
 use core::ptr::NonNull;
-
-/// `ETIMEDOUT`: fences did not signal in time. (`kernel::error::code` lacks it in 6.12.)
-pub fn etimedout() -> Error {
-    Error::from_errno(-i32::try_from(bindings::ETIMEDOUT).unwrap_or(i32::MAX))
-}
 
 /// A dma-buf (`struct dma_buf`).
 ///
@@ -66,10 +61,36 @@ impl DmaBuf {
     ///
     /// Takes the reservation lock (`dma_buf_vmap_unlocked()`). The dma-buf core counts nested
     /// maps: a buffer that is mapped already returns the same address without a new mapping.
-    pub fn vmap(&self) -> Result<Vmap<'_>> {
+    ///
+    /// Only for buffers that stay where a mapping of them points ([`Mobility::Stays`]): fails
+    /// with `EOPNOTSUPP` for a buffer its exporter may move, whose mapping is valid only while
+    /// the buffer is pinned. Map those through a [`VmapCache`](super::VmapCache), which pins
+    /// them for each access.
+    pub fn vmap(&self) -> Result<Vmap> {
+        if !matches!(self.mobility(), Mobility::Stays) {
+            return Err(EOPNOTSUPP);
+        }
         let map = self.vmap_raw()?;
-        // INVARIANT: `map` is what `dma_buf_vmap_unlocked()` returned for `self`.
-        Ok(Vmap { buf: self, map })
+        // INVARIANT: `map` is what `dma_buf_vmap_unlocked()` returned for `self`, of which the
+        // guard holds a reference.
+        Ok(Vmap {
+            buf: self.into(),
+            map,
+        })
+    }
+
+    /// What keeps the buffer's memory where a kernel mapping of it points.
+    pub(crate) fn mobility(&self) -> Mobility {
+        // SAFETY: By the type invariant the dma-buf is alive; `ops` is set at export.
+        if unsafe { bindings::dma_buf_is_dynamic(self.as_raw()) } {
+            return Mobility::Dynamic;
+        }
+        // SAFETY: As above; the helper only compares the exporter's function pointers.
+        let bo = unsafe { bindings::drm_vmap_client_ttm_of_dma_buf(self.as_raw()) };
+        match NonNull::new(bo) {
+            Some(bo) => Mobility::Ttm(bo),
+            None => Mobility::Stays,
+        }
     }
 
     /// Maps the whole buffer; the caller must hand the result to [`Self::vunmap_raw`].
@@ -108,7 +129,7 @@ impl DmaBuf {
             )
         };
         match left {
-            0 => Err(etimedout()),
+            0 => Err(ETIMEDOUT),
             left if left < 0 => Err(Error::from_errno(i32::try_from(left).unwrap_or(-1))),
             _ => Ok(()),
         }
@@ -132,14 +153,8 @@ impl DmaBuf {
     ///
     /// A snapshot for tests and statistics, read under the reservation lock.
     pub fn vmap_count(&self) -> Result<u32> {
-        let resv = self.resv();
-        // SAFETY: The dma-buf is alive, so its reservation object is.
-        to_result(unsafe { bindings::dma_resv_lock_interruptible(resv) })?;
-        // SAFETY: The reservation lock protects `vmapping_counter`.
-        let count = unsafe { (*self.as_raw()).vmapping_counter };
-        // SAFETY: This thread took the lock above.
-        unsafe { bindings::dma_resv_unlock(resv) };
-        Ok(count)
+        let reserved = Reserved::lock(self)?;
+        Ok(reserved.vmap_count())
     }
 
     pub(crate) fn resv(&self) -> *mut bindings::dma_resv {
@@ -148,17 +163,33 @@ impl DmaBuf {
     }
 }
 
+/// What keeps a buffer's memory where a kernel mapping of it points, as its exporter decides.
+pub(crate) enum Mobility {
+    /// The mapping holds the memory (shmem pages, DMA memory): it stays until unmapped.
+    Stays,
+    /// A TTM buffer object (GEM VRAM helpers): TTM moves it whenever it is neither pinned nor
+    /// reserved, and its exporter announces nothing. The object lives as long as the dma-buf.
+    Ttm(NonNull<bindings::ttm_buffer_object>),
+    /// A dynamic exporter: it moves the buffer when it is not pinned, after telling its dynamic
+    /// importers through `move_notify`.
+    Dynamic,
+}
+
 /// A kernel virtual mapping of a whole dma-buf, undone when dropped.
+///
+/// The guard holds a reference to the dma-buf: even if it is leaked (`mem::forget`), the
+/// dma-buf is then never released, so its release cannot find a mapping left behind.
 ///
 /// # Invariants
 ///
-/// `map` is the mapping `dma_buf_vmap()` returned for `buf` and has not been unmapped.
-pub struct Vmap<'a> {
-    buf: &'a DmaBuf,
+/// `map` is the mapping `dma_buf_vmap()` returned for `buf` and has not been unmapped; `buf`
+/// stays where `map` points (it is [`Mobility::Stays`]).
+pub struct Vmap {
+    buf: ARef<DmaBuf>,
     map: bindings::iosys_map,
 }
 
-impl Vmap<'_> {
+impl Vmap {
     /// The mapped memory, for as long as the guard is borrowed.
     pub fn memory(&mut self) -> Mapping<'_> {
         // SAFETY: By the type invariant `map` maps the whole buffer, `size()` bytes, and it stays
@@ -172,7 +203,7 @@ impl Vmap<'_> {
     }
 }
 
-impl Drop for Vmap<'_> {
+impl Drop for Vmap {
     fn drop(&mut self) {
         // SAFETY: By the type invariant `map` is the live mapping of `buf`.
         unsafe { self.buf.vunmap_raw(self.map) };

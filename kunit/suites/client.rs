@@ -6,13 +6,15 @@
 //! Every case checks at its end that the devices it used hold no more references and no more
 //! framebuffers than before it: no GEM export, dma-buf, DRM file or framebuffer left behind.
 
-use crate::common::{settled_ref_count, with_kms_device, with_vgem_device};
+use crate::{
+    common::{settled_ref_count, with_kms_device, with_vgem_device},
+    pattern::{draw_pattern, holds_pattern, pattern_byte},
+};
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use kernel::{
-    alloc::{flags::GFP_KERNEL, KVec},
+    alloc::flags::GFP_KERNEL,
     c_str,
     drm_client::{
-        eopnotsupp,
         testing::{self, MasterFile, Unbound},
         Allocator, Client, ClientHandler, Device, DoubleBuffer, Format, Framebuffer, Layout,
         Registration,
@@ -21,11 +23,11 @@ use kernel::{
     ktest::{CaseResult, Test},
     ktest_assert, ktest_assert_eq, ktest_assert_err, ktest_suite, pr_err,
     sync::Arc,
-    vmap_cache::{etimedout, Direction, ManualFence, Mapping},
+    vmap_cache::{Direction, ManualFence},
 };
 
 const VKMS: &[u8] = b"vkms";
-const BOCHS: &[u8] = b"bochs-drm";
+pub(crate) const BOCHS: &[u8] = b"bochs-drm";
 const CIRRUS: &[u8] = b"cirrus";
 
 /// cirrus scans out rows of at most this many bytes; wider XRGB8888 framebuffers are converted
@@ -34,7 +36,7 @@ const CIRRUS_MAX_PITCH: usize = 0x1ff << 3;
 
 /// A handler that counts the core's calls and probes the outputs on every hotplug.
 #[derive(Default)]
-struct Recorder {
+pub(crate) struct Recorder {
     hotplugs: AtomicU32,
     restores: AtomicU32,
     unregisters: AtomicU32,
@@ -59,23 +61,23 @@ impl ClientHandler for Recorder {
     }
 }
 
-fn new_client(device: &Device) -> Result<(Arc<Client>, Arc<Recorder>)> {
+pub(crate) fn new_client(device: &Device) -> Result<(Arc<Client>, Arc<Recorder>)> {
     let recorder = Arc::new(Recorder::default(), GFP_KERNEL)?;
     let client = Client::new(device, c_str!("vmap_client_kunit"), recorder.clone())?;
     Ok((client, recorder))
 }
 
 /// A registered client whose device has exactly one connected output.
-struct Registered {
-    client: Arc<Client>,
-    recorder: Arc<Recorder>,
-    registration: Registration,
+pub(crate) struct Registered {
+    pub(crate) client: Arc<Client>,
+    pub(crate) recorder: Arc<Recorder>,
+    pub(crate) registration: Registration,
     /// The size of the output's mode.
-    size: (u32, u32),
+    pub(crate) size: (u32, u32),
 }
 
 /// Registers a client of `device`; `ENODEV` unless the device has exactly one output.
-fn registered_client(device: &Device) -> Result<Registered> {
+pub(crate) fn registered_client(device: &Device) -> Result<Registered> {
     let (client, recorder) = new_client(device)?;
     // Registering probes the outputs (the handler's hotplug).
     let registration = client.register()?;
@@ -92,42 +94,11 @@ fn registered_client(device: &Device) -> Result<Registered> {
     })
 }
 
-/// The byte at `offset` of the test pattern: not periodic in any power of two.
-fn pattern_byte(offset: usize, seed: usize) -> u8 {
-    ((offset + seed) % 251) as u8
-}
-
-/// Fills every row of a framebuffer of `layout` with the pattern for `seed`.
-fn draw_pattern(memory: &mut Mapping<'_>, layout: &Layout, seed: usize) -> Result {
-    let row_len = layout.rect(0, 0, layout.width(), 1)?.row_len;
-    let mut row = KVec::from_elem(0u8, row_len, GFP_KERNEL)?;
-    for y in 0..layout.height() {
-        let start = layout.rect(0, y, layout.width(), 1)?.offset;
-        for (i, byte) in row.iter_mut().enumerate() {
-            *byte = pattern_byte(start + i, seed);
-        }
-        memory.write(start, &row)?;
-    }
-    Ok(())
-}
-
 /// Reads `fb` row by row through the KMS device's own mapping and compares with the pattern.
 fn displayed_matches_pattern(fb: &Framebuffer, seed: usize) -> Result<bool> {
-    let layout = fb.layout();
-    let row_len = layout.rect(0, 0, layout.width(), 1)?.row_len;
-    let mut row = KVec::from_elem(0u8, row_len, GFP_KERNEL)?;
-    for y in 0..layout.height() {
-        let start = layout.rect(0, y, layout.width(), 1)?.offset;
-        testing::read_as_display(fb, start, &mut row)?;
-        if row
-            .iter()
-            .enumerate()
-            .any(|(i, byte)| *byte != pattern_byte(start + i, seed))
-        {
-            return Ok(false);
-        }
-    }
-    Ok(true)
+    holds_pattern(fb.layout(), seed, |offset, row| {
+        testing::read_as_display(fb, offset, row)
+    })
 }
 
 /// Draws the pattern into `fb` through its dma-buf and checks that the display reads it.
@@ -178,7 +149,7 @@ fn devices_without_modesetting_are_refused(test: &Test) -> CaseResult {
     with_vgem_device(test, |vgem| {
         let recorder = Arc::new(Recorder::default(), GFP_KERNEL)?;
         let client = Client::new(vgem, c_str!("vmap_client_kunit"), recorder);
-        ktest_assert_err!(test, client, eopnotsupp());
+        ktest_assert_err!(test, client, EOPNOTSUPP);
         Ok(())
     })
 }
@@ -205,14 +176,18 @@ fn bochs_refuses_what_it_cannot_scan_out(test: &Test) -> CaseResult {
         let (client, _) = new_client(device)?;
         // bochs scans out of video memory only: it cannot import system memory pages.
         let fb = Framebuffer::new(&client, Allocator::Vgem, 64, 64, Format::Xrgb8888);
-        ktest_assert_err!(test, fb, eopnotsupp());
+        ktest_assert_err!(test, fb, EOPNOTSUPP);
         // Its plane takes 32-bit formats only.
         let fb = Framebuffer::new(&client, Allocator::Device, 64, 64, Format::Rgb565);
         ktest_assert_err!(test, fb, EINVAL);
-        // 32 MiB cannot be pinned in its 16 MiB of video memory: the dumb buffer, its handle and
-        // its export are undone (the case's end checks the device's references).
-        let fb = Framebuffer::new(&client, Allocator::Device, 4096, 2048, Format::Xrgb8888);
-        ktest_assert_err!(test, fb, ENOMEM);
+        // 32 MiB fit in system memory, where a new buffer starts, but not in the 16 MiB of
+        // video memory it is scanned out from: the display cannot pin it there, and the failed
+        // show leaves it unpinned (the case's end checks the device's references).
+        let Registered { client, .. } = registered_client(device)?;
+        let huge = Framebuffer::new(&client, Allocator::Device, 4096, 2048, Format::Xrgb8888)?;
+        ktest_assert_err!(test, client.show(&huge), ENOMEM);
+        let placement = testing::placement(&huge)?;
+        ktest_assert_eq!(test, (placement.in_vram, placement.pins), (false, 0));
         Ok(())
     })
 }
@@ -344,7 +319,7 @@ fn damage_flush_copies_only_the_rectangle(test: &Test) -> CaseResult {
         // The copy waits for the buffer's writers, in time.
         let writer = ManualFence::new()?;
         writer.attach_as_writer(fb.dma_buf())?;
-        ktest_assert_err!(test, fb.flush_all(), etimedout());
+        ktest_assert_err!(test, fb.flush_all(), ETIMEDOUT);
         ktest_assert!(test, cirrus_shows(device, &layout, (0, 0), 1)?);
         writer.signal();
         fb.flush_all()?;
@@ -358,7 +333,7 @@ fn unsignalled_writers_fail_a_flip_in_time(test: &Test) -> CaseResult {
         // Another device is still writing the buffer, and its fence never signals.
         let writer = ManualFence::new()?;
         writer.attach_as_writer(fb.dma_buf())?;
-        ktest_assert_err!(test, client.show(fb), etimedout());
+        ktest_assert_err!(test, client.show(fb), ETIMEDOUT);
         ktest_assert!(test, testing::scanned_out_id(device) != fb.id());
         writer.signal();
         ktest_assert_eq!(test, client.show(fb)?, 1);
@@ -366,7 +341,7 @@ fn unsignalled_writers_fail_a_flip_in_time(test: &Test) -> CaseResult {
         // A restore commits the shown buffer again, and waits the same way.
         let writer = ManualFence::new()?;
         writer.attach_as_writer(fb.dma_buf())?;
-        ktest_assert_err!(test, client.restore_display(false), etimedout());
+        ktest_assert_err!(test, client.restore_display(false), ETIMEDOUT);
         writer.signal();
         client.restore_display(false)?;
         Ok(())

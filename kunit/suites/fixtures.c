@@ -17,10 +17,15 @@
 #include <drm/drm_gem.h>
 #include <drm/drm_gem_framebuffer_helper.h>
 #include <drm/drm_gem_shmem_helper.h>
+#include <drm/drm_gem_ttm_helper.h>
+#include <drm/drm_gem_vram_helper.h>
 #include <drm/drm_modeset_lock.h>
 #include <drm/drm_plane.h>
 #include <drm/drm_probe_helper.h>
 #include <drm/drm_vmap_client_test.h>
+#include <drm/ttm/ttm_bo.h>
+#include <drm/ttm/ttm_placement.h>
+#include <drm/ttm/ttm_resource.h>
 #include <linux/device.h>
 #include <linux/dma-buf.h>
 #include <linux/file.h>
@@ -296,4 +301,66 @@ int drm_vmap_client_test_rebind(struct device *parent)
 	if (ret < 0)
 		return ret;
 	return ret ? 0 : -ENODEV;
+}
+
+/**
+ * drm_vmap_client_test_fb_placement - where TTM keeps a framebuffer's object
+ * @fb: framebuffer whose object is a TTM buffer object (the VRAM helpers')
+ * @placement: filled in under the reservation lock
+ *
+ * Returns: 0, or -EINVAL if the object is not a TTM buffer object.
+ */
+int drm_vmap_client_test_fb_placement(struct drm_framebuffer *fb,
+				      struct drm_vmap_client_test_placement *placement)
+{
+	struct drm_gem_object *obj = fb->obj[0];
+	struct ttm_buffer_object *bo;
+
+	if (!obj->funcs || obj->funcs->mmap != drm_gem_ttm_mmap)
+		return -EINVAL;
+	bo = drm_gem_ttm_of_gem(obj);
+	dma_resv_lock(bo->base.resv, NULL);
+	placement->in_vram = bo->resource &&
+			     bo->resource->mem_type == TTM_PL_VRAM;
+	placement->pins = bo->pin_count;
+	dma_resv_unlock(bo->base.resv);
+	return 0;
+}
+
+/**
+ * drm_vmap_client_test_vram_filler - a buffer pinned in video memory
+ * @dev: DRM device with a VRAM manager
+ * @size: bytes
+ *
+ * Memory pressure, as a display pinning a new scanout buffer causes it: to
+ * make room, TTM evicts buffers that are neither pinned nor reserved.
+ *
+ * Returns: the pinned object, or an ERR_PTR: -ENOMEM once video memory holds
+ * nothing more that can be evicted.
+ */
+struct drm_gem_vram_object *drm_vmap_client_test_vram_filler(struct drm_device *dev,
+							      size_t size)
+{
+	struct drm_gem_vram_object *gbo;
+	int ret;
+
+	gbo = drm_gem_vram_create(dev, size, 0);
+	if (IS_ERR(gbo))
+		return gbo;
+	ret = drm_gem_vram_pin(gbo, DRM_GEM_VRAM_PL_FLAG_VRAM);
+	if (ret) {
+		drm_gem_object_put(&gbo->bo.base);
+		return ERR_PTR(ret);
+	}
+	return gbo;
+}
+
+/**
+ * drm_vmap_client_test_vram_filler_free - unpin and free a filler
+ * @gbo: from drm_vmap_client_test_vram_filler()
+ */
+void drm_vmap_client_test_vram_filler_free(struct drm_gem_vram_object *gbo)
+{
+	drm_gem_vram_unpin(gbo);
+	drm_gem_object_put(&gbo->bo.base);
 }

@@ -9,6 +9,9 @@ mod client;
 mod common;
 mod dma_buf_vmap;
 mod layout;
+mod movable;
+mod pattern;
+mod team;
 mod vmap_cache;
 
 /// Prefix of this object's kernel log messages (a built-in object without `module!`).
