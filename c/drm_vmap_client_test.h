@@ -41,8 +41,8 @@ struct drm_vmap_client_test_placement {
 
 int drm_vmap_client_test_fb_placement(struct drm_framebuffer *fb,
 				      struct drm_vmap_client_test_placement *placement);
-struct drm_gem_vram_object *drm_vmap_client_test_vram_filler(struct drm_device *dev,
-							      size_t size);
+struct drm_gem_vram_object *
+drm_vmap_client_test_vram_filler(struct drm_device *dev, size_t size);
 void drm_vmap_client_test_vram_filler_free(struct drm_gem_vram_object *gbo);
 
 /* What the movable test exporter knows of one of its buffers. */

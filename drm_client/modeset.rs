@@ -87,7 +87,8 @@ impl Client {
     /// It fails with `EINVAL` if `fb` belongs to another client, `ERANGE` if it is smaller than
     /// an output's mode, `ETIMEDOUT` if the buffer's writers do not finish within its cache's
     /// fence timeout (the commit would wait for them without a limit), and `ENODEV` if the
-    /// device was unplugged. Showing nothing (no output connected) commits nothing and returns zero.
+    /// device was unplugged. Showing nothing (no output connected) commits nothing and returns
+    /// zero.
     pub fn show(&self, fb: &Framebuffer) -> Result<usize> {
         if !ptr::eq(fb.client(), self) {
             return Err(EINVAL);
@@ -140,7 +141,10 @@ impl Client {
         if let Some(cache) = &cache {
             cache.wait_for_fences(Direction::Read)?;
         }
-        let _scanout = cache.as_ref().map(|cache| cache.hold_for_scanout()).transpose()?;
+        let _scanout = cache
+            .as_ref()
+            .map(|cache| cache.hold_for_scanout())
+            .transpose()?;
         let _section = self.enter()?;
         let _display = self.display.lock();
         let raw = self.as_raw();

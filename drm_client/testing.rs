@@ -186,8 +186,9 @@ impl VramFiller {
     /// reserved. Fails with `ENOMEM` once nothing more can be evicted.
     pub fn pin(device: &Device, size: usize) -> Result<Self> {
         // SAFETY: The device is alive; the fixture returns a pinned object or an error.
-        let gbo =
-            from_err_ptr(unsafe { bindings::drm_vmap_client_test_vram_filler(device.as_raw(), size) })?;
+        let gbo = from_err_ptr(unsafe {
+            bindings::drm_vmap_client_test_vram_filler(device.as_raw(), size)
+        })?;
         // INVARIANT: The fixture's pinned object.
         Ok(Self {
             gbo: NonNull::new(gbo).ok_or(ENOMEM)?,
@@ -275,7 +276,11 @@ impl MovableBuffer {
         // SAFETY: The dma-buf is alive and the fixture's (type invariant).
         let moved = unsafe { bindings::drm_vmap_client_test_movable_move(self.buf.as_raw()) };
         to_result(moved)?;
-        Ok(if moved == 0 { Move::Done } else { Move::Deferred })
+        Ok(if moved == 0 {
+            Move::Done
+        } else {
+            Move::Deferred
+        })
     }
 
     /// The exporter's view of the buffer.

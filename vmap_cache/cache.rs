@@ -101,7 +101,7 @@ impl State {
 /// The policy follows from the buffer's exporter, found when the cache is created: a buffer that
 /// stays where it is mapped keeps one mapping from the first access to the last user (no lock
 /// but the cache's mutex on an access); a buffer that may move is pinned for each access and
-/// never in between (see [`super::movable`]).
+/// never in between.
 ///
 /// # Locking
 ///

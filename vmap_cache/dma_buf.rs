@@ -62,7 +62,7 @@ impl DmaBuf {
     /// Takes the reservation lock (`dma_buf_vmap_unlocked()`). The dma-buf core counts nested
     /// maps: a buffer that is mapped already returns the same address without a new mapping.
     ///
-    /// Only for buffers that stay where a mapping of them points ([`Mobility::Stays`]): fails
+    /// Only for buffers that stay where a mapping of them points (shmem, DMA memory): fails
     /// with `EOPNOTSUPP` for a buffer its exporter may move, whose mapping is valid only while
     /// the buffer is pinned. Map those through a [`VmapCache`](super::VmapCache), which pins
     /// them for each access.
@@ -183,7 +183,7 @@ pub(crate) enum Mobility {
 /// # Invariants
 ///
 /// `map` is the mapping `dma_buf_vmap()` returned for `buf` and has not been unmapped; `buf`
-/// stays where `map` points (it is [`Mobility::Stays`]).
+/// stays where `map` points (`Mobility::Stays`).
 pub struct Vmap {
     buf: ARef<DmaBuf>,
     map: bindings::iosys_map,

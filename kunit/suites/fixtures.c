@@ -338,8 +338,8 @@ int drm_vmap_client_test_fb_placement(struct drm_framebuffer *fb,
  * Returns: the pinned object, or an ERR_PTR: -ENOMEM once video memory holds
  * nothing more that can be evicted.
  */
-struct drm_gem_vram_object *drm_vmap_client_test_vram_filler(struct drm_device *dev,
-							      size_t size)
+struct drm_gem_vram_object *
+drm_vmap_client_test_vram_filler(struct drm_device *dev, size_t size)
 {
 	struct drm_gem_vram_object *gbo;
 	int ret;

@@ -16,7 +16,7 @@ use crate::{
 use kernel::{
     alloc::{flags::GFP_KERNEL, KVec},
     drm_client::{
-        testing::{self, Move, MovableBuffer, ReservationHold, VramFiller},
+        testing::{self, MovableBuffer, Move, ReservationHold, VramFiller},
         Allocator, Device, Format, Framebuffer, FramebufferVmap,
     },
     error::{code::*, Result},
@@ -117,11 +117,7 @@ fn an_announced_move_between_accesses_remaps(test: &Test) -> CaseResult {
     ktest_assert_eq!(test, &data, DATA);
     ktest_assert!(test, after != first);
     let stats = cache.stats();
-    ktest_assert_eq!(
-        test,
-        (stats.misses, stats.hits, stats.remaps),
-        (2, 1, 1)
-    );
+    ktest_assert_eq!(test, (stats.misses, stats.hits, stats.remaps), (2, 1, 1));
     user.vunmap_cached()?;
     ktest_assert_eq!(test, buffer.state().vmaps, 0);
     Ok(())
@@ -147,7 +143,13 @@ fn a_move_during_an_access_waits_for_its_end(test: &Test) -> CaseResult {
     let moved = buffer.state();
     ktest_assert_eq!(
         test,
-        (moved.store, moved.pins, moved.vmaps, moved.moves, moved.move_pending),
+        (
+            moved.store,
+            moved.pins,
+            moved.vmaps,
+            moved.moves,
+            moved.move_pending
+        ),
         (1, 0, 0, 1, false)
     );
     let (data, _) = read_once::<11>(&mut user, OFFSET)?;
@@ -207,13 +209,13 @@ fn check_and_rewrite(user: &mut CachedVmap, offset: usize, expected: u32) -> Res
     let mut memory = access.memory();
     let mut buffer = KVec::from_elem(0u8, BUFFER_SIZE, GFP_KERNEL)?;
     memory.read(0, &mut buffer)?;
-    let record = buffer.get(offset..offset + RECORD_WORDS * 4).ok_or(ERANGE)?;
+    let record = buffer
+        .get(offset..offset + RECORD_WORDS * 4)
+        .ok_or(ERANGE)?;
     let intact = record
         .chunks_exact(4)
         .all(|word| word == expected.to_le_bytes())
-        && !buffer
-            .chunks_exact(4)
-            .any(|word| word == [POISON; 4]);
+        && !buffer.chunks_exact(4).any(|word| word == [POISON; 4]);
     let next = expected.wrapping_add(1).to_le_bytes();
     for word in 0..RECORD_WORDS {
         memory.write(offset + word * 4, &next)?;
@@ -287,7 +289,11 @@ fn fill_video_memory(
 
 /// Whether `user`'s buffer holds the pattern for `seed`, read in one access; also returns
 /// whether the access saw I/O memory.
-fn pattern_through(user: &mut FramebufferVmap, fb: &Framebuffer, seed: usize) -> Result<(bool, bool)> {
+fn pattern_through(
+    user: &mut FramebufferVmap,
+    fb: &Framebuffer,
+    seed: usize,
+) -> Result<(bool, bool)> {
     let mut access = user.begin_access(Direction::Read)?;
     let iomem = access.is_iomem();
     let memory = access.memory();
