@@ -59,4 +59,19 @@ int drm_vmap_client_test_movable_move(struct dma_buf *dmabuf);
 void drm_vmap_client_test_movable_state(struct dma_buf *dmabuf,
 					struct drm_vmap_client_test_movable *state);
 
+
+int drm_vmap_client_test_fb_place(struct drm_framebuffer *fb, bool in_vram);
+
+/* Baselines of the benchmark suite (kunit/suites/bench_baselines.c). */
+struct drm_client_dev;
+
+int drm_vmap_client_bench_dma_buf_vmap(struct dma_buf *buf, u64 *ns,
+				       unsigned int samples, unsigned int batch);
+int drm_vmap_client_bench_c_client(struct drm_client_dev *client, u32 width,
+				   u32 height, u64 *local_ns, u64 *long_term_ns,
+				   unsigned int samples, unsigned int batch);
+int drm_vmap_client_bench_raw(struct dma_buf *buf, size_t len, bool copy,
+			      u64 *ns, unsigned int samples);
+unsigned int drm_vmap_client_bench_scale(void);
+
 #endif

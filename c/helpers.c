@@ -8,7 +8,10 @@
  * Sorted alphabetically.
  */
 
+#include <drm/drm_device.h>
+#include <drm/drm_drv.h>
 #include <drm/drm_gem.h>
+#include <drm/drm_gem_shmem_helper.h>
 #include <drm/drm_gem_ttm_helper.h>
 #include <drm/drm_prime.h>
 #include <drm/ttm/ttm_bo.h>
@@ -61,6 +64,18 @@ struct ttm_buffer_object *rust_helper_drm_vmap_client_ttm_of_dma_buf(struct dma_
 	if (!obj->funcs || obj->funcs->mmap != drm_gem_ttm_mmap)
 		return NULL;
 	return drm_gem_ttm_of_gem(obj);
+}
+
+/*
+ * Whether a device's GEM objects are shmem objects: a driver built on the
+ * shmem helpers (DRM_GEM_SHMEM_DRIVER_OPS) imports with their sg-table hook,
+ * and its gem_create_object, if any, must return a shmem object, which
+ * drm_gem_shmem_create() relies on.
+ */
+bool rust_helper_drm_vmap_client_is_shmem_device(const struct drm_device *dev)
+{
+	return dev->driver->gem_prime_import_sg_table ==
+	       drm_gem_shmem_prime_import_sg_table;
 }
 
 void rust_helper_drm_gem_object_get(struct drm_gem_object *obj)

@@ -144,19 +144,20 @@ impl Client {
     /// registered until the [`Registration`] drops or the device is unregistered. Fails with
     /// `EBUSY` if the client is registered already and `ENODEV` if the device was unplugged.
     pub fn register(self: &Arc<Self>) -> Result<Registration> {
-        if self.is_unplugged() {
-            return Err(ENODEV);
-        }
+        // Held across the registration: an unregistration that began after the check would
+        // walk the client list before the client is on it, and never call it back.
+        let _section = self.enter()?;
         if self.registered.swap(true, Ordering::AcqRel) {
             return Err(EBUSY);
         }
         // INVARIANT: The list's reference, given back when the client leaves the list.
-        let _list_reference = Arc::into_raw(self.clone());
+        let list_reference = Arc::into_raw(self.clone());
         // SAFETY: `raw` was initialised by `drm_client_init()` (type invariant) and is not on
         // the list (`registered` was clear).
         unsafe { bindings::drm_client_register(self.as_raw()) };
         Ok(Registration {
             client: self.clone(),
+            list_reference,
         })
     }
 
@@ -207,9 +208,18 @@ impl Client {
     /// `raw` must be the `raw` field of a live `Client` that stays alive while the returned
     /// reference is used.
     unsafe fn from_raw<'a>(raw: *mut bindings::drm_client_dev) -> &'a Self {
-        // SAFETY: `Opaque` is transparent, so `raw` points at the field; the caller guarantees
-        // that the client containing it is alive.
-        unsafe { &*crate::container_of!(raw, Self, raw) }
+        // SAFETY: The caller guarantees that the client containing `raw` is alive.
+        unsafe { &*Self::containing(raw) }
+    }
+
+    /// A pointer to the client embedding `raw`, derived from `raw` alone (no reference).
+    ///
+    /// # Safety
+    ///
+    /// `raw` must be the `raw` field of a `Client`.
+    unsafe fn containing(raw: *mut bindings::drm_client_dev) -> *const Self {
+        // SAFETY: `Opaque` is transparent, so `raw` points at the field of a `Client` (caller).
+        unsafe { crate::container_of!(raw, Self, raw) }
     }
 
     /// `drm_client_funcs.hotplug`: forwards to the handler.
@@ -254,10 +264,13 @@ impl Client {
         // INVARIANT: The core removed the client from the list before calling us.
         client.registered.store(false, Ordering::Release);
         client.handler.unregister(client);
+        // SAFETY: `raw` is a client's field (the core calls registered clients only).
+        let list_reference = unsafe { Self::containing(raw) };
         // SAFETY: The reference leaked by `register()` for the list, which no longer has the
-        // client. If it is the last one, the client is released here, as the C API expects of
-        // an unregister callback.
-        drop(unsafe { Arc::from_raw(ptr::from_ref(client)) });
+        // client; the pointer comes from `raw`, as `Arc::into_raw()` gave it, not from the
+        // shared reference used above. If it is the last one, the client is released here, as
+        // the C API expects of an unregister callback.
+        drop(unsafe { Arc::from_raw(list_reference) });
     }
 }
 
@@ -275,9 +288,21 @@ impl PinnedDrop for Client {
 ///
 /// The DRM core does not let clients leave the list before the device is unregistered: a
 /// boot splash or a test that ends earlier uses this to leave.
+///
+/// # Invariants
+///
+/// `list_reference` is what `Arc::into_raw()` returned for the list's reference to `client`.
 pub struct Registration {
     client: Arc<Client>,
+    list_reference: *const Client,
 }
+
+// SAFETY: `list_reference` is only used to give the list's reference back, which any thread may
+// do: `Client` is `Send` and `Sync`.
+unsafe impl Send for Registration {}
+
+// SAFETY: `&Registration` only reads the client's atomic state.
+unsafe impl Sync for Registration {}
 
 impl Registration {
     /// The registered client.
@@ -314,8 +339,10 @@ impl Drop for Registration {
         // SAFETY: Taken above.
         unsafe { bindings::mutex_unlock(list_mutex) };
         if on_list {
-            // SAFETY: The list's reference, leaked by `register()`; the client left the list.
-            drop(unsafe { Arc::from_raw(ptr::from_ref::<Client>(client)) });
+            // SAFETY: The list's reference, with the pointer `Arc::into_raw()` gave for it (type
+            // invariant); the client left the list, and `registered` is clear, so the unregister
+            // callback will not give it back too.
+            drop(unsafe { Arc::from_raw(self.list_reference) });
         }
     }
 }

@@ -10,7 +10,7 @@ use crate::{
     str::CStr,
     types::{ARef, AlwaysRefCounted, Opaque},
 };
-use core::ptr::NonNull;
+use core::{marker::PhantomData, ptr::NonNull};
 
 /// Primary minors are 0 to 63 (`DRM_MINOR_PRIMARY` in `drm_drv.c`).
 const MAX_PRIMARY_MINORS: u32 = 64;
@@ -91,7 +91,10 @@ impl Device {
             return Err(ENODEV);
         }
         // INVARIANT: Entered above.
-        Ok(DeviceSection { index })
+        Ok(DeviceSection {
+            index,
+            _not_send: PhantomData,
+        })
     }
 
     /// The driver's name, as in `/sys/class/drm/*/device/driver`.
@@ -123,6 +126,9 @@ impl Device {
 /// `index` came from a successful `drm_dev_enter()` that has not been exited.
 pub struct DeviceSection {
     index: crate::ffi::c_int,
+    /// An SRCU read section ends on the task that began it (lockdep checks), so the guard is
+    /// neither `Send` nor `Sync`.
+    _not_send: PhantomData<*mut ()>,
 }
 
 impl Drop for DeviceSection {

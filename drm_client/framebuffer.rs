@@ -339,9 +339,11 @@ fn import(device: &Device, buffer: &DmaBuf) -> Result<ARef<GemObject>> {
         // SAFETY: As above; the generic import attaches to the dma-buf and keeps a reference.
         None => unsafe { bindings::drm_gem_prime_import(dev, buffer.as_raw()) },
     };
-    let object = from_err_ptr(object)?;
-    // SAFETY: Not null after the error check; we take over the reference the import returned.
-    Ok(unsafe { ARef::from_raw(NonNull::new_unchecked(object.cast::<GemObject>())) })
+    // `from_err_ptr()` passes a null pointer through: an import returns one on no error path,
+    // but a null is refused rather than trusted.
+    let object = NonNull::new(from_err_ptr(object)?.cast::<GemObject>()).ok_or(ENOMEM)?;
+    // SAFETY: We take over the reference the import returned.
+    Ok(unsafe { ARef::from_raw(object) })
 }
 
 /// Refuses sizes and formats the device cannot scan out, as `drm_internal_framebuffer_create()`
@@ -392,8 +394,7 @@ fn create_framebuffer(
     // SAFETY: The device and the file are alive, and the handle is live in the file; the
     // driver checks the command against the object and returns a new framebuffer or an error.
     let fb = from_err_ptr(unsafe { fb_create(dev, client.file(), &command) })?;
-    // SAFETY: Not null after the error check.
-    let fb = unsafe { NonNull::new_unchecked(fb) };
+    let fb = NonNull::new(fb).ok_or(ENOMEM)?;
     name_framebuffer(fb, client);
     Ok(fb)
 }

@@ -55,7 +55,10 @@ impl GemObject {
     /// Allocates a shmem-backed object of at least `size` bytes on `device`.
     ///
     /// The device's `gem_create_object` hook decides the object's flavour; on vgem the pages are
-    /// write-combined. Fails with `EINVAL` for a zero size and `E2BIG` above [`MAX_BUFFER_SIZE`].
+    /// write-combined. Fails with `EINVAL` for a zero size, `E2BIG` above [`MAX_BUFFER_SIZE`],
+    /// and `EOPNOTSUPP` on a device whose driver is not built on the GEM shmem helpers (bochs,
+    /// for one): `drm_gem_shmem_create()` would take whatever object that driver's
+    /// `gem_create_object` makes for a shmem object.
     pub fn new_shmem(device: &Device, size: usize) -> Result<ARef<Self>> {
         if size == 0 {
             return Err(EINVAL);
@@ -63,11 +66,16 @@ impl GemObject {
         if size > MAX_BUFFER_SIZE {
             return Err(E2BIG);
         }
+        // SAFETY: `device` is alive; the helper compares its driver's hook with the shmem one.
+        if !unsafe { bindings::drm_vmap_client_is_shmem_device(device.as_raw()) } {
+            return Err(EOPNOTSUPP);
+        }
         // SAFETY: `device` is alive by its type invariant; the helper allocates a new object.
         let shmem = from_err_ptr(unsafe { bindings::drm_gem_shmem_create(device.as_raw(), size) })?;
+        let shmem = NonNull::new(shmem).ok_or(ENOMEM)?;
         // SAFETY: `shmem` is a valid, newly created object; `base` is its embedded GEM object.
-        let base = unsafe { addr_of_mut!((*shmem).base) };
-        // SAFETY: `base` is non-null (it is a field of a valid object), and we take over the
+        let base = unsafe { addr_of_mut!((*shmem.as_ptr()).base) };
+        // SAFETY: `base` is a field of a valid object, so it is not null, and we take over the
         // reference that `drm_gem_shmem_create()` returned to us.
         Ok(unsafe { ARef::from_raw(NonNull::new_unchecked(base.cast::<Self>())) })
     }
@@ -99,9 +107,9 @@ impl GemObject {
             // SAFETY: The object is alive; the generic export takes its own references.
             None => unsafe { bindings::drm_gem_prime_export(obj, flags) },
         };
-        let dma_buf = from_err_ptr(dma_buf)?;
-        // SAFETY: `dma_buf` is non-null after the error check, and we take over the reference
-        // the export returned to us.
-        Ok(unsafe { ARef::from_raw(NonNull::new_unchecked(dma_buf.cast::<DmaBuf>())) })
+        // `from_err_ptr()` passes a null pointer through; refuse it rather than trust it.
+        let dma_buf = NonNull::new(from_err_ptr(dma_buf)?.cast::<DmaBuf>()).ok_or(ENOMEM)?;
+        // SAFETY: We take over the reference the export returned to us.
+        Ok(unsafe { ARef::from_raw(dma_buf) })
     }
 }

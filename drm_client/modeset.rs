@@ -131,22 +131,25 @@ impl Client {
     ///
     /// With `force`, ignores a DRM master that may still exist. Fails with `EBUSY` if one
     /// holds the display and `force` is not set, `ETIMEDOUT` if the shown buffer's writers do
-    /// not finish in time (as in [`Client::show`]), and `ENODEV` after unplug.
+    /// not finish in time (as in [`Client::show`]), `EBUSY` as [`Client::show`] does for an
+    /// open access, `ENOENT` if nothing is shown (no [`Client::show`] since the last probe, or
+    /// the shown framebuffer was dropped), and `ENODEV` after unplug.
     pub fn restore_display(&self, force: bool) -> Result {
         let cache = self
             .display
             .lock()
             .as_ref()
-            .map(|shown| shown.cache.clone());
-        if let Some(cache) = &cache {
-            cache.wait_for_fences(Direction::Read)?;
-        }
-        let _scanout = cache
-            .as_ref()
-            .map(|cache| cache.hold_for_scanout())
-            .transpose()?;
+            .map(|shown| shown.cache.clone())
+            .ok_or(ENOENT)?;
+        cache.wait_for_fences(Direction::Read)?;
+        let _scanout = cache.hold_for_scanout()?;
         let _section = self.enter()?;
-        let _display = self.display.lock();
+        let display = self.display.lock();
+        // The mode sets have modes but no framebuffer after a probe or a drop, and committing
+        // them would trip the atomic helpers' `WARN_ON(!set->fb)`.
+        if display.is_none() {
+            return Err(ENOENT);
+        }
         let raw = self.as_raw();
         // SAFETY: The client is initialised; both commit functions take the locks they need
         // (the `_locked` one means the master check, which `force` skips).

@@ -36,8 +36,7 @@ impl MasterFile {
             from_err_ptr(unsafe { bindings::drm_vmap_client_test_open_master(device.as_raw()) })?;
         // INVARIANT: A file the fixture returned.
         Ok(Self {
-            // SAFETY: Not null after the error check.
-            file: unsafe { NonNull::new_unchecked(file) },
+            file: NonNull::new(file).ok_or(ENOMEM)?,
         })
     }
 }
@@ -296,4 +295,85 @@ impl MovableBuffer {
             move_pending: state.move_pending,
         }
     }
+}
+
+/// Moves `fb`'s object into video memory (`in_vram`) or system memory, and leaves it there
+/// unpinned. Fails with `EINVAL` if it is not a GEM VRAM object, `EBUSY` if it is pinned, and
+/// `ENOMEM` if video memory is full.
+pub fn place(fb: &Framebuffer, in_vram: bool) -> Result {
+    // SAFETY: The framebuffer is alive; the fixture pins and unpins its object.
+    to_result(unsafe { bindings::drm_vmap_client_test_fb_place(fb.as_raw(), in_vram) })
+}
+
+/// The baselines the benchmark suite compares the layer with, timed in C.
+///
+/// Each fills its slices with one duration per sample, in nanoseconds per operation, each the
+/// mean of `batch` operations.
+pub mod baselines {
+    use super::*;
+
+    fn samples(ns: &[u64]) -> Result<u32> {
+        u32::try_from(ns.len()).map_err(|_| EINVAL)
+    }
+
+    /// `dma_buf_vmap_unlocked()` + `dma_buf_vunmap_unlocked()` per access, as a client without
+    /// a cache maps; nothing else should map `buf` meanwhile.
+    pub fn dma_buf_vmap(buf: &DmaBuf, ns: &mut [u64], batch: u32) -> Result {
+        let count = samples(ns)?;
+        // SAFETY: The dma-buf is alive and `ns` holds `count` writable values.
+        to_result(unsafe {
+            bindings::drm_vmap_client_bench_dma_buf_vmap(buf.as_raw(), ns.as_mut_ptr(), count, batch)
+        })
+    }
+
+    /// The upstream C client API on a `width` x `height` XRGB8888 buffer of `client`'s device:
+    /// `drm_client_buffer_vmap_local()` + `vunmap_local()` per access into `local`, and
+    /// `drm_client_buffer_vmap()` + `vunmap()` into `long_term`.
+    pub fn c_client(
+        client: &Client,
+        (width, height): (u32, u32),
+        local: &mut [u64],
+        long_term: &mut [u64],
+        batch: u32,
+    ) -> Result {
+        let count = samples(local)?;
+        if long_term.len() != local.len() {
+            return Err(EINVAL);
+        }
+        // SAFETY: The client is initialised and alive; both slices hold `count` values.
+        to_result(unsafe {
+            bindings::drm_vmap_client_bench_c_client(
+                client.as_raw(),
+                width,
+                height,
+                local.as_mut_ptr(),
+                long_term.as_mut_ptr(),
+                count,
+                batch,
+            )
+        })
+    }
+
+    /// `memset()` (or, with `copy`, `memcpy()`) of `len` bytes into `buf`'s own mapping, or
+    /// into plain vmalloc'd memory for `None`.
+    pub fn raw(buf: Option<&DmaBuf>, len: usize, copy: bool, ns: &mut [u64]) -> Result {
+        let count = samples(ns)?;
+        if len == 0 || buf.is_some_and(|buf| buf.size() < len) {
+            return Err(EINVAL);
+        }
+        let raw = buf.map_or(core::ptr::null_mut(), DmaBuf::as_raw);
+        // SAFETY: The dma-buf, if any, is alive and holds `len` bytes; `ns` holds `count`
+        // values.
+        to_result(unsafe {
+            bindings::drm_vmap_client_bench_raw(raw, len, copy, ns.as_mut_ptr(), count)
+        })
+    }
+}
+
+/// How much the benchmark suite measures: 0 for one quick iteration of everything (the default,
+/// as `cargo xtask test` boots), 1 or more for `cargo xtask bench` (`drm_vmap_client_bench=N`
+/// on the kernel command line).
+pub fn bench_scale() -> u32 {
+    // SAFETY: The fixture only reads a parameter set at boot.
+    unsafe { bindings::drm_vmap_client_bench_scale() }
 }

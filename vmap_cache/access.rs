@@ -4,14 +4,21 @@
 
 use super::{Direction, Mapping, VmapCache};
 use crate::bindings;
+use core::marker::PhantomData;
 
 /// An open CPU access to a cached mapping; dropping it ends the access.
 ///
 /// The guard borrows the cache, so the cache (and its dma-buf) outlives every access, and the
 /// memory is reachable only through [`Access::memory`], whose view borrows the guard: using the
-/// address after the access ended does not compile. The guard is not `Send` (it holds the
-/// mapping's address): an access begins and ends on one task, which is how nested accesses are
-/// told from concurrent ones.
+/// address after the access ended does not compile. The guard is not `Send`: an access begins
+/// and ends on one task, which is how nested accesses are told from concurrent ones.
+///
+/// ```compile_fail
+/// fn must_be_send<T: Send>(_: T) {}
+/// fn hand_over(access: kernel::vmap_cache::Access<'_>) {
+///     must_be_send(access);
+/// }
+/// ```
 ///
 /// # Invariants
 ///
@@ -23,6 +30,10 @@ pub struct Access<'a> {
     map: bindings::iosys_map,
     generation: u64,
     direction: Direction,
+    /// The cache tells nested accesses from concurrent ones by task, so an access must end on
+    /// the task that began it: the guard is neither `Send` nor `Sync`, whatever its other
+    /// fields are.
+    _not_send: PhantomData<*mut ()>,
 }
 
 impl<'a> Access<'a> {
@@ -39,6 +50,7 @@ impl<'a> Access<'a> {
             map,
             generation,
             direction,
+            _not_send: PhantomData,
         }
     }
 

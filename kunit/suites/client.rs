@@ -16,8 +16,8 @@ use kernel::{
     c_str,
     drm_client::{
         testing::{self, MasterFile, Unbound},
-        Allocator, Client, ClientHandler, Device, DoubleBuffer, Format, Framebuffer, Layout,
-        Registration,
+        Allocator, Client, ClientHandler, Device, DoubleBuffer, Format, Framebuffer, GemObject,
+        Layout, Registration,
     },
     error::{code::*, Result},
     ktest::{CaseResult, Test},
@@ -28,7 +28,7 @@ use kernel::{
 
 const VKMS: &[u8] = b"vkms";
 pub(crate) const BOCHS: &[u8] = b"bochs-drm";
-const CIRRUS: &[u8] = b"cirrus";
+pub(crate) const CIRRUS: &[u8] = b"cirrus";
 
 /// cirrus scans out rows of at most this many bytes; wider XRGB8888 framebuffers are converted
 /// to RGB888 as they are copied into its video memory (`cirrus_convert_to()`).
@@ -177,6 +177,8 @@ fn bochs_refuses_what_it_cannot_scan_out(test: &Test) -> CaseResult {
         // bochs scans out of video memory only: it cannot import system memory pages.
         let fb = Framebuffer::new(&client, Allocator::Vgem, 64, 64, Format::Xrgb8888);
         ktest_assert_err!(test, fb, EOPNOTSUPP);
+        // Its objects are VRAM objects, which the shmem helpers must not take for theirs.
+        ktest_assert_err!(test, GemObject::new_shmem(device, 4096), EOPNOTSUPP);
         // Its plane takes 32-bit formats only.
         let fb = Framebuffer::new(&client, Allocator::Device, 64, 64, Format::Rgb565);
         ktest_assert_err!(test, fb, EINVAL);
@@ -188,6 +190,30 @@ fn bochs_refuses_what_it_cannot_scan_out(test: &Test) -> CaseResult {
         ktest_assert_err!(test, client.show(&huge), ENOMEM);
         let placement = testing::placement(&huge)?;
         ktest_assert_eq!(test, (placement.in_vram, placement.pins), (false, 0));
+        Ok(())
+    })
+}
+
+fn restore_without_a_shown_buffer_fails_cleanly(test: &Test) -> CaseResult {
+    with_kms_device(test, VKMS, |device| {
+        let Registered {
+            client,
+            size: (width, height),
+            ..
+        } = registered_client(device)?;
+        // Registered and probed, nothing shown yet: the mode sets have modes and no framebuffer,
+        // and committing them would trip `WARN_ON(!set->fb)` (the guest log check would fail).
+        ktest_assert_err!(test, client.restore_display(false), ENOENT);
+        let fb = Framebuffer::new(&client, Allocator::Device, width, height, Format::Xrgb8888)?;
+        ktest_assert_eq!(test, client.show(&fb)?, 1);
+        client.restore_display(false)?;
+        ktest_assert_eq!(test, testing::scanned_out_id(device), fb.id());
+        // A probe forgets the shown buffer: its new mode sets have none.
+        client.probe_outputs()?;
+        ktest_assert_err!(test, client.restore_display(false), ENOENT);
+        ktest_assert_eq!(test, client.show(&fb)?, 1);
+        drop(fb);
+        ktest_assert_err!(test, client.restore_display(true), ENOENT);
         Ok(())
     })
 }
@@ -468,6 +494,7 @@ ktest_suite!(
         devices_without_modesetting_are_refused,
         bad_framebuffers_get_an_errno,
         bochs_refuses_what_it_cannot_scan_out,
+        restore_without_a_shown_buffer_fails_cleanly,
         device_framebuffers_show_what_is_drawn,
         vgem_framebuffers_share_pages_with_the_display,
         flips_show_each_buffer_in_turn,

@@ -364,3 +364,33 @@ void drm_vmap_client_test_vram_filler_free(struct drm_gem_vram_object *gbo)
 	drm_gem_vram_unpin(gbo);
 	drm_gem_object_put(&gbo->bo.base);
 }
+
+/**
+ * drm_vmap_client_test_fb_place - move a framebuffer's TTM object
+ * @fb: framebuffer whose object is a GEM VRAM object
+ * @in_vram: into video memory, or else into system memory
+ *
+ * Pins the object where asked, which moves it there, and unpins it: it stays
+ * until something moves it again.
+ *
+ * Returns: 0, -EINVAL if the object is not a GEM VRAM object, -EBUSY if it
+ * is pinned elsewhere, or the pin's error.
+ */
+int drm_vmap_client_test_fb_place(struct drm_framebuffer *fb, bool in_vram)
+{
+	struct drm_gem_object *obj = fb->obj[0];
+	struct drm_gem_vram_object *gbo;
+	int ret;
+
+	if (!obj->dev->vram_mm || !obj->funcs ||
+	    obj->funcs->mmap != drm_gem_ttm_mmap)
+		return -EINVAL;
+	gbo = drm_gem_vram_of_gem(obj);
+	if (READ_ONCE(gbo->bo.pin_count))
+		return -EBUSY;
+	ret = drm_gem_vram_pin(gbo, in_vram ? DRM_GEM_VRAM_PL_FLAG_VRAM :
+					      DRM_GEM_VRAM_PL_FLAG_SYSTEM);
+	if (ret)
+		return ret;
+	return drm_gem_vram_unpin(gbo);
+}

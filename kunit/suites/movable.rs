@@ -17,7 +17,7 @@ use kernel::{
     alloc::{flags::GFP_KERNEL, KVec},
     drm_client::{
         testing::{self, MovableBuffer, Move, ReservationHold, VramFiller},
-        Allocator, Device, Format, Framebuffer, FramebufferVmap,
+        Allocator, Device, DoubleBuffer, Format, Framebuffer, FramebufferVmap,
     },
     error::{code::*, Result},
     ktest::{CaseResult, Test},
@@ -384,6 +384,32 @@ fn pressure_evicts_an_idle_buffer_and_the_display_brings_it_back(test: &Test) ->
     })
 }
 
+fn a_back_buffer_holds_no_pin_between_frames(test: &Test) -> CaseResult {
+    with_kms_device(test, BOCHS, |device| {
+        let Registered {
+            client,
+            size: (width, height),
+            ..
+        } = registered_client(device)?;
+        let mut buffers =
+            DoubleBuffer::new(&client, Allocator::Device, width, height, Format::Xrgb8888)?;
+        let layout = *buffers.layout();
+        for frame in 0..4usize {
+            buffers.draw(|memory| draw_pattern(memory, &layout, frame))?;
+            ktest_assert_eq!(test, buffers.flip()?, 1);
+            // The display's pin holds the shown buffer in video memory; nothing holds the other.
+            let (front, back) = (
+                testing::placement(buffers.front())?,
+                testing::placement(buffers.back())?,
+            );
+            ktest_assert_eq!(test, (front.in_vram, front.pins), (true, 1));
+            ktest_assert_eq!(test, back.pins, 0);
+            ktest_assert_eq!(test, testing::scanned_out_id(device), buffers.front().id());
+        }
+        Ok(())
+    })
+}
+
 ktest_suite!(
     drm_vmap_client_movable,
     [
@@ -392,5 +418,6 @@ ktest_suite!(
         a_move_during_an_access_waits_for_its_end,
         accesses_race_announced_moves,
         pressure_evicts_an_idle_buffer_and_the_display_brings_it_back,
+        a_back_buffer_holds_no_pin_between_frames,
     ]
 );

@@ -5,6 +5,7 @@
 //! One file per suite; each uses only the safe API of `kernel::drm_client`,
 //! `kernel::vmap_cache` and `kernel::ktest`.
 
+mod bench;
 mod client;
 mod common;
 mod dma_buf_vmap;

@@ -3,6 +3,7 @@
 //! Run `cargo xtask --help` for the commands. The two that README.md names, `run` and `test`,
 //! install whatever is missing first, so they work on a fresh machine.
 
+mod bench;
 mod build;
 mod command;
 mod guest_log;
@@ -61,6 +62,9 @@ enum Action {
     Test(test::Options),
     /// The main job: build, boot with a display, show what our code did, save a screenshot.
     Run(run::Options),
+    /// Measure the layer against per-access mapping and the C client API, in one boot of a
+    /// production-configured kernel; writes bench.csv, bench.json and bench.png.
+    Bench(bench::Options),
 }
 
 fn main() {
@@ -103,5 +107,6 @@ fn dispatch(cli: Cli) -> Result<()> {
         }
         Action::Test(options) => test::run(&paths, &options),
         Action::Run(options) => run::run(&paths, &options),
+        Action::Bench(options) => bench::run(&paths, &options),
     }
 }

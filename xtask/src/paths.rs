@@ -22,6 +22,8 @@ pub enum Flavour {
     Standard,
     /// The same plus KASAN and kmemleak (`--debug`).
     Debug,
+    /// The benchmark's: a production configuration, without lockdep or any debug option.
+    Bench,
 }
 
 impl Flavour {
@@ -36,11 +38,21 @@ impl Flavour {
     /// Configuration fragments, relative to the checkout, applied in order.
     pub fn fragments(self) -> &'static [&'static str] {
         match self {
-            Flavour::Standard => &["config/base.config", "config/project.config"],
+            Flavour::Standard => &[
+                "config/base.config",
+                "config/checks.config",
+                "config/project.config",
+            ],
             Flavour::Debug => &[
                 "config/base.config",
+                "config/checks.config",
                 "config/project.config",
                 "config/debug.config",
+            ],
+            Flavour::Bench => &[
+                "config/base.config",
+                "config/project.config",
+                "config/bench.config",
             ],
         }
     }
@@ -49,6 +61,7 @@ impl Flavour {
         match self {
             Flavour::Standard => "build",
             Flavour::Debug => "build-debug",
+            Flavour::Bench => "build-bench",
         }
     }
 }

@@ -28,6 +28,8 @@ pub struct Guest<'a> {
     pub log: &'a Path,
     /// Give up after this long.
     pub timeout: Duration,
+    /// Virtual CPUs.
+    pub cpus: u32,
     /// Echo the console to the terminal.
     pub verbose: bool,
 }
@@ -86,7 +88,8 @@ fn spawn(guest: &Guest<'_>, socket: &Path) -> Result<Child> {
         guest.parameters, guest.init_mode
     );
     let mut qemu = Command::new("qemu-system-x86_64");
-    qemu.args(["-machine", "pc", "-accel", "tcg", "-m", "1024", "-smp", "2"])
+    qemu.args(["-machine", "pc", "-accel", "tcg", "-m", "1024", "-smp"])
+        .arg(guest.cpus.to_string())
         .args(["-nodefaults", "-no-reboot", "-display", "none"])
         .args(["-bios", "qboot.rom", "-vga", "std", "-serial", "stdio"])
         // A second display that scans out of its own memory, copying damaged areas (cirrus).

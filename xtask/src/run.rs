@@ -47,6 +47,7 @@ pub fn run(paths: &Paths, options: &Options) -> Result<()> {
             init_mode: "run",
             log: &log,
             timeout: Duration::from_secs(options.timeout),
+            cpus: 2,
             verbose: options.verbose,
         },
         &mut |line, monitor| {

@@ -17,6 +17,8 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "clang",
     "cpio",
     "flex",
+    // The font of the benchmark's chart.
+    "fonts-dejavu-core",
     "ipxe-qemu",
     "kmod",
     "libclang-dev",

@@ -85,6 +85,7 @@ fn run_suites(
             init_mode: "test",
             log: &log,
             timeout: Duration::from_secs(options.timeout),
+            cpus: 2,
             verbose: options.verbose,
         },
         &mut |_, _| Ok(false),
