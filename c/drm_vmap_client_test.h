@@ -59,7 +59,6 @@ int drm_vmap_client_test_movable_move(struct dma_buf *dmabuf);
 void drm_vmap_client_test_movable_state(struct dma_buf *dmabuf,
 					struct drm_vmap_client_test_movable *state);
 
-
 int drm_vmap_client_test_fb_place(struct drm_framebuffer *fb, bool in_vram);
 
 /* Baselines of the benchmark suite (kunit/suites/bench_baselines.c). */

@@ -21,7 +21,7 @@ use crate::{
     error::{code::*, from_err_ptr, to_result, Result},
     sync::Arc,
     types::ARef,
-    vmap_cache::{Access, CachedVmap, Direction, DmaBuf, VmapCache},
+    vmap_cache::{Access, CachedVmap, Direction, DmaBuf, Stats, VmapCache},
 };
 use core::ptr::{self, NonNull};
 
@@ -132,10 +132,21 @@ impl Framebuffer {
         self.cache.buffer()
     }
 
-    /// The cached mapping of the framebuffer, shared by all its users (for statistics and
-    /// invalidation).
-    pub fn cache(&self) -> &Arc<VmapCache> {
+    /// The cached mapping of the framebuffer, shared by all its users. Crate-private: outside
+    /// users reach it only through [`Framebuffer::vmap`], whose handle keeps the protocol and
+    /// the unplug check.
+    pub(crate) fn cache(&self) -> &Arc<VmapCache> {
         &self.cache
+    }
+
+    /// The counters of the framebuffer's cached mapping.
+    pub fn stats(&self) -> Stats {
+        self.cache.stats()
+    }
+
+    /// Whether the buffer's memory may move between accesses (bochs's video memory does).
+    pub fn is_movable(&self) -> bool {
+        self.cache.is_movable()
     }
 
     /// Declares a user of the framebuffer's cached mapping; see [`CachedVmap`].
@@ -185,7 +196,7 @@ impl Framebuffer {
     }
 
     /// The C `struct drm_framebuffer`.
-    pub fn as_raw(&self) -> *mut bindings::drm_framebuffer {
+    pub(crate) fn as_raw(&self) -> *mut bindings::drm_framebuffer {
         self.fb.as_ptr()
     }
 }

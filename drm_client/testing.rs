@@ -322,7 +322,12 @@ pub mod baselines {
         let count = samples(ns)?;
         // SAFETY: The dma-buf is alive and `ns` holds `count` writable values.
         to_result(unsafe {
-            bindings::drm_vmap_client_bench_dma_buf_vmap(buf.as_raw(), ns.as_mut_ptr(), count, batch)
+            bindings::drm_vmap_client_bench_dma_buf_vmap(
+                buf.as_raw(),
+                ns.as_mut_ptr(),
+                count,
+                batch,
+            )
         })
     }
 

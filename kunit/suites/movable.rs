@@ -174,9 +174,7 @@ const ACCESSES_BETWEEN_PAUSES: u64 = 4;
 /// no word of the buffer is the exporter's poison; then rewrites its record.
 fn moving_worker(cache: &Arc<VmapCache>, team: &Team, index: usize) -> Tally {
     let mut tally = Tally::default();
-    let user = CachedVmap::new(cache.clone());
-    team.start_together();
-    let mut user = match user {
+    let mut user = match team.join_as_user(cache) {
         Ok(user) => user,
         Err(error) => {
             tally.failed(error);
@@ -310,7 +308,7 @@ fn pressure_evicts_an_idle_buffer_and_the_display_brings_it_back(test: &Test) ->
         } = registered_client(device)?;
         let fb = Framebuffer::new(&client, Allocator::Device, width, height, Format::Xrgb8888)?;
         let other = Framebuffer::new(&client, Allocator::Device, width, height, Format::Xrgb8888)?;
-        ktest_assert!(test, fb.cache().is_movable());
+        ktest_assert!(test, fb.is_movable());
         ktest_assert_err!(test, fb.dma_buf().vmap().map(drop), EOPNOTSUPP);
         // Light the output first: bochs enables a mode without VBE_DISPI_NOCLEARMEM, so QEMU
         // clears all video memory at that modeset, a buffer just moved there included. Later
@@ -337,7 +335,7 @@ fn pressure_evicts_an_idle_buffer_and_the_display_brings_it_back(test: &Test) ->
         let placement = testing::placement(&fb)?;
         ktest_assert_eq!(test, (placement.in_vram, placement.pins), (true, 0));
         ktest_assert_eq!(test, pattern_through(&mut user, &fb, 7)?, (true, true));
-        ktest_assert_eq!(test, fb.cache().stats().remaps, 1);
+        ktest_assert_eq!(test, fb.stats().remaps, 1);
 
         // While an access is open, pressure cannot move the buffer.
         let mut fillers = KVec::new();
@@ -356,7 +354,7 @@ fn pressure_evicts_an_idle_buffer_and_the_display_brings_it_back(test: &Test) ->
         let placement = testing::placement(&fb)?;
         ktest_assert_eq!(test, (placement.in_vram, placement.pins), (false, 0));
         ktest_assert_eq!(test, pattern_through(&mut user, &fb, 7)?, (true, false));
-        let stats = fb.cache().stats();
+        let stats = fb.stats();
         ktest_assert_eq!(test, (stats.remaps, stats.invalidations), (2, 0));
         drop(fillers);
 
@@ -368,7 +366,7 @@ fn pressure_evicts_an_idle_buffer_and_the_display_brings_it_back(test: &Test) ->
         ktest_assert_eq!(test, client.show(&fb)?, 1);
         ktest_assert_eq!(test, client.show(&other)?, 1);
         ktest_assert_eq!(test, pattern_through(&mut user, &fb, 8)?, (true, true));
-        ktest_assert_eq!(test, fb.cache().stats().remaps, 3);
+        ktest_assert_eq!(test, fb.stats().remaps, 3);
 
         // The mapping may outlive the framebuffer: the dma-buf keeps the memory, and each
         // access pins it.

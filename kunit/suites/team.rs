@@ -11,6 +11,7 @@ use kernel::{
     prelude::*,
     sync::{Arc, CondVar, CondVarTimeoutResult, Mutex},
     time::msecs_to_jiffies,
+    vmap_cache::{CachedVmap, VmapCache},
     workqueue,
 };
 
@@ -106,6 +107,15 @@ impl Team {
                 break;
             }
         }
+    }
+
+    /// Declares a user of `cache`, then waits for the other workers as
+    /// [`Team::start_together`] does. The user is declared first, so that the users never drop
+    /// to zero (and unmap) while a worker is still starting.
+    pub(crate) fn join_as_user(&self, cache: &Arc<VmapCache>) -> Result<CachedVmap> {
+        let user = CachedVmap::new(cache.clone());
+        self.start_together();
+        user
     }
 
     /// Whether the workers should stop; also lets other tasks run, since the kernel has no

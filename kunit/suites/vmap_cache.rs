@@ -210,11 +210,7 @@ const INVALIDATOR_PATIENCE: u32 = 10_000;
 fn worker(cache: &Arc<VmapCache>, team: &Team, index: usize) -> Tally {
     let offset = index * (BUFFER_SIZE / WORKERS);
     let mut tally = Tally::default();
-    // Declared before the start, so that the users never drop to zero (and unmap) while a
-    // worker is still starting.
-    let user = CachedVmap::new(cache.clone());
-    team.start_together();
-    let mut user = match user {
+    let mut user = match team.join_as_user(cache) {
         Ok(user) => user,
         Err(error) => {
             tally.failed(error);

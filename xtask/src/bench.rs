@@ -1,8 +1,8 @@
 //! `cargo xtask bench`: boots the production-configured benchmark kernel, runs the benchmark
 //! suite, and writes its table (CSV, JSON) and a chart of the ratios that matter (PNG).
 //!
-//! The suite prints one line per measurement (`drm_vmap_client_bench: <backend> <W>x<H> <op>
-//! median_ns=<n> p99_ns=<n> samples=<n>`); everything is measured in one boot, so the ratios
+//! The suite prints one line per measurement (`drm_vmap_client_bench: measured <backend> <W>x<H>
+//! <op> median_ns=<n> p99_ns=<n> samples=<n>`); everything is measured in one boot, so the ratios
 //! compare numbers taken on the same host at the same time.
 
 use crate::build;
@@ -35,7 +35,7 @@ pub struct Options {
 }
 
 /// The line prefix of a measurement in the guest log.
-const PREFIX: &str = "drm_vmap_client_bench: ";
+const PREFIX: &str = "drm_vmap_client_bench: measured ";
 
 /// One measurement of the suite.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -232,8 +232,9 @@ mod tests {
 
     #[test]
     fn measurement_lines_are_read_wherever_they_stand() {
-        let console = "[    3.1] vmap_client_kunit: drm_vmap_client_bench: vgem 640x480 \
-                       cached_access median_ns=812 p99_ns=1900 samples=200\nother line\n";
+        let console = "[    3.1] vmap_client_kunit: drm_vmap_client_bench: measured vgem \
+                       640x480 cached_access median_ns=812 p99_ns=1900 samples=200\n\
+                       # drm_vmap_client_bench: pass:4 fail:0 skip:0 total:4\n";
         let found = parse(console).unwrap();
         assert_eq!(
             found,
@@ -252,10 +253,12 @@ mod tests {
 
     #[test]
     fn a_malformed_line_is_an_error_and_no_line_too() {
-        assert!(parse("drm_vmap_client_bench: vgem 640x480 op median_ns=1").is_err());
-        assert!(
-            parse("drm_vmap_client_bench: vgem 640 op median_ns=1 p99_ns=2 samples=1").is_err()
-        );
+        let short = "drm_vmap_client_bench: measured vgem 640x480 op median_ns=1";
+        let error = parse(short).unwrap_err().to_string();
+        assert!(error.contains("has 4 fields"), "{error}");
+        let no_size = "drm_vmap_client_bench: measured vgem 640 op median_ns=1 p99_ns=2 samples=1";
+        let error = parse(no_size).unwrap_err().to_string();
+        assert!(error.contains("no WxH size"), "{error}");
         assert!(parse("nothing here").is_err());
     }
 }

@@ -46,7 +46,13 @@ impl Bochs {
         (width, height): (u32, u32),
         in_vram: bool,
     ) -> Result<Option<Framebuffer>> {
-        let fb = Framebuffer::new(&self.client, Allocator::Device, width, height, Format::Xrgb8888)?;
+        let fb = Framebuffer::new(
+            &self.client,
+            Allocator::Device,
+            width,
+            height,
+            Format::Xrgb8888,
+        )?;
         match testing::place(&fb, in_vram) {
             Ok(()) => Ok(Some(fb)),
             Err(error) if error == ENOMEM && in_vram => Ok(None),

@@ -49,7 +49,10 @@ impl Samples {
             for _ in 0..batch {
                 op()?;
             }
-            samples.push(now_ns().saturating_sub(start) / u64::from(batch), GFP_KERNEL)?;
+            samples.push(
+                now_ns().saturating_sub(start) / u64::from(batch),
+                GFP_KERNEL,
+            )?;
             // No involuntary preemption in the guest: let the rest of the system run.
             cond_resched();
         }
@@ -71,13 +74,14 @@ impl Samples {
         Ok((median, p99))
     }
 
-    /// Prints the result line `cargo xtask bench` parses:
-    /// `drm_vmap_client_bench: <backend> <width>x<height> <op> median_ns=<n> p99_ns=<n> samples=<n>`.
+    /// Prints the result line `cargo xtask bench` parses: `drm_vmap_client_bench: measured
+    /// <backend> <width>x<height> <op> median_ns=<n> p99_ns=<n> samples=<n>`.
     pub(crate) fn report(&self, backend: &str, (width, height): (u32, u32), op: &str) -> Result {
         let (median, p99) = self.median_and_p99()?;
+        let samples = self.0.len();
         pr_info!(
-            "drm_vmap_client_bench: {backend} {width}x{height} {op} median_ns={median} p99_ns={p99} samples={}\n",
-            self.0.len()
+            "drm_vmap_client_bench: measured {backend} {width}x{height} {op} {}\n",
+            format_args!("median_ns={median} p99_ns={p99} samples={samples}")
         );
         Ok(())
     }

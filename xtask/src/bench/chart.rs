@@ -20,8 +20,11 @@ pub fn draw(png: &Path, ratios: &[Ratio]) -> Result<()> {
     let height = 120 + ROW_HEIGHT * u32::try_from(ratios.len().max(1))?;
     let root = BitMapBackend::new(png, (WIDTH, height)).into_drawing_area();
     root.fill(&WHITE).map_err(plot_error)?;
-    let largest = ratios.iter().map(|r| r.value).fold(10.0, f64::max) * 2.0;
+    let largest = ratios.iter().map(|r| r.value).fold(10.0, f64::max) * 4.0;
+    let smallest = ratios.iter().map(|r| r.value).fold(0.1, f64::min) / 2.0;
     let rows = ratios.len();
+    // The first ratio on top.
+    let row_of = |index: usize| rows - 1 - index;
     let mut chart = ChartBuilder::on(&root)
         .caption(
             "drm-vmap-client: ratios of medians (log scale)",
@@ -30,15 +33,15 @@ pub fn draw(png: &Path, ratios: &[Ratio]) -> Result<()> {
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(560)
-        .build_cartesian_2d((0.1f64..largest).log_scale(), (0..rows).into_segmented())
+        .build_cartesian_2d((smallest..largest).log_scale(), (0..rows).into_segmented())
         .map_err(plot_error)?;
     chart
         .configure_mesh()
         .disable_y_mesh()
         .y_labels(rows)
         .y_label_formatter(&|row| match row {
-            SegmentValue::CenterOf(index) => ratios
-                .get(*index)
+            SegmentValue::CenterOf(row) if *row < rows => ratios
+                .get(row_of(*row))
                 .map(|ratio| ratio.name.clone())
                 .unwrap_or_default(),
             _ => String::new(),
@@ -50,12 +53,25 @@ pub fn draw(png: &Path, ratios: &[Ratio]) -> Result<()> {
     chart
         .draw_series(ratios.iter().enumerate().map(|(index, ratio)| {
             let colour = if ratio.value >= 1.0 { BLUE } else { GREEN };
+            let row = row_of(index);
             Rectangle::new(
                 [
-                    (0.1, SegmentValue::Exact(index)),
-                    (ratio.value.max(0.1), SegmentValue::Exact(index + 1)),
+                    (smallest, SegmentValue::Exact(row)),
+                    (ratio.value.max(smallest), SegmentValue::Exact(row + 1)),
                 ],
                 colour.mix(0.6).filled(),
+            )
+        }))
+        .map_err(plot_error)?;
+    chart
+        .draw_series(ratios.iter().enumerate().map(|(index, ratio)| {
+            Text::new(
+                format!(" {:.3}", ratio.value),
+                (
+                    ratio.value.max(smallest),
+                    SegmentValue::CenterOf(row_of(index)),
+                ),
+                ("sans-serif", 13),
             )
         }))
         .map_err(plot_error)?;
