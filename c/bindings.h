@@ -23,6 +23,7 @@
 #include <drm/drm_vmap_client_test.h>
 #include <drm/ttm/ttm_bo.h>
 #include <kunit/assert.h>
+#include <kunit/test.h>
 #include <linux/cpu.h>
 #include <linux/delay.h>
 #include <linux/dma-buf.h>

@@ -15,6 +15,7 @@
 #include <drm/drm_gem_ttm_helper.h>
 #include <drm/drm_prime.h>
 #include <drm/ttm/ttm_bo.h>
+#include <kunit/test.h>
 #include <linux/dma-buf.h>
 #include <linux/dma-fence.h>
 #include <linux/dma-resv.h>
@@ -76,6 +77,13 @@ bool rust_helper_drm_vmap_client_is_shmem_device(const struct drm_device *dev)
 {
 	return dev->driver->gem_prime_import_sg_table ==
 	       drm_gem_shmem_prime_import_sg_table;
+}
+
+/* kunit_mark_skipped() is a macro. */
+void rust_helper_drm_vmap_client_kunit_skip(struct kunit *test,
+					    const char *reason)
+{
+	kunit_mark_skipped(test, "%s", reason);
 }
 
 void rust_helper_drm_gem_object_get(struct drm_gem_object *obj)

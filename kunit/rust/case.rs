@@ -6,6 +6,7 @@ use crate::{
     alloc::AllocError,
     bindings,
     error::{code::ENOMEM, Error},
+    str::CString,
     types::Opaque,
 };
 use core::{ffi::c_void, fmt, panic::Location, ptr};
@@ -18,6 +19,8 @@ pub type CaseResult = core::result::Result<(), CaseError>;
 pub enum CaseError {
     /// An assertion failed and has been reported to KUnit already.
     Reported,
+    /// The case was marked skipped ([`Test::skip`]): the machine lacks what it needs.
+    Skipped,
     /// A kernel call failed where the case did not expect it; reported when the case returns.
     Unexpected {
         /// The error the kernel call returned.
@@ -119,6 +122,22 @@ impl Test {
                 format_args!("Expected {expression} to fail with {expected:?}, but it succeeded"),
             )),
         }
+    }
+
+    /// Marks the case skipped, with `reason` as its KTAP `# SKIP` comment, and returns the error
+    /// that ends it: `return Err(test.skip(format_args!("no {name} device")))`. For cases that
+    /// need hardware the machine lacks: a skip is reported, not passed and not failed.
+    pub fn skip(&self, reason: fmt::Arguments<'_>) -> CaseError {
+        let formatted = CString::try_from_fmt(reason);
+        let reason = match &formatted {
+            Ok(reason) => reason.as_char_ptr(),
+            // Out of memory: the skip still counts, with a generic comment.
+            Err(_) => c"skipped".as_ptr().cast(),
+        };
+        // SAFETY: `self` wraps the running case's `struct kunit`; `reason` is a NUL-terminated
+        // string that the helper copies into the case's status comment before returning.
+        unsafe { bindings::drm_vmap_client_kunit_skip(self.0.get(), reason) };
+        CaseError::Skipped
     }
 
     /// Sleeps for `ms` milliseconds, for a case that waits for deferred work to finish (the

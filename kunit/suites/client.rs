@@ -7,12 +7,13 @@
 //! framebuffers than before it: no GEM export, dma-buf, DRM file or framebuffer left behind.
 
 use crate::{
-    common::{settled_ref_count, with_kms_device, with_vgem_device},
+    common::{kms_device_or_skip, settled_ref_count, with_kms_device, with_vgem_device},
     pattern::{draw_pattern, holds_pattern, pattern_byte},
+    team::{Tally, Team},
 };
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use kernel::{
-    alloc::flags::GFP_KERNEL,
+    alloc::{flags::GFP_KERNEL, KVec},
     c_str,
     drm_client::{
         testing::{self, MasterFile, Unbound},
@@ -20,9 +21,10 @@ use kernel::{
         Layout, Registration,
     },
     error::{code::*, Result},
+    init::InPlaceInit,
     ktest::{CaseResult, Test},
-    ktest_assert, ktest_assert_eq, ktest_assert_err, ktest_suite, pr_err,
-    sync::Arc,
+    ktest_assert, ktest_assert_eq, ktest_assert_err, ktest_suite, new_mutex, pr_err, pr_info,
+    sync::{Arc, Mutex},
     vmap_cache::{Direction, ManualFence},
 };
 
@@ -445,7 +447,7 @@ fn master_holds_the_display_until_restore(test: &Test) -> CaseResult {
 }
 
 fn unplug_during_use_gives_enodev(test: &Test) -> CaseResult {
-    let device = Device::find_by_driver(BOCHS)?;
+    let device = kms_device_or_skip(test, BOCHS)?;
     {
         let Registered {
             client,
@@ -488,6 +490,66 @@ fn unplug_during_use_gives_enodev(test: &Test) -> CaseResult {
     Ok(())
 }
 
+/// Clients a racing worker registers at most.
+const RACING_CLIENTS: usize = 64;
+
+/// Registrations made while the device is unbound, with their handlers.
+type Registrations = Mutex<KVec<(Registration, Arc<Recorder>)>>;
+
+/// Registers clients of `device` one after the other, keeping them registered, until the device
+/// is gone or the case says stop; returns the error that ended it, if it was not `ENODEV`.
+fn register_until_unplugged(device: &Device, kept: &Registrations, team: &Team) -> Tally {
+    let mut tally = Tally::default();
+    team.start_together();
+    while !team.should_stop() && kept.lock().len() < RACING_CLIENTS {
+        tally.accesses += 1;
+        let registered =
+            new_client(device).and_then(|(client, recorder)| Ok((client.register()?, recorder)));
+        match registered {
+            Ok(pair) => {
+                if let Err(error) = kept.lock().push(pair, GFP_KERNEL) {
+                    tally.failed(error.into());
+                }
+            }
+            Err(error) if error == ENODEV => break,
+            Err(error) => tally.failed(error),
+        }
+    }
+    tally
+}
+
+fn register_racing_an_unbind(test: &Test) -> CaseResult {
+    let device = kms_device_or_skip(test, BOCHS)?;
+    let kept = Arc::pin_init(new_mutex!(KVec::new()), GFP_KERNEL)?;
+    let (worker_device, worker_kept) = (device.clone(), kept.clone());
+    let team = Team::start(1, move |_, team| {
+        register_until_unplugged(&worker_device, &worker_kept, team)
+    })?;
+    // Let some registrations land before the unbind, and more race it.
+    while kept.lock().len() < 4 && !team.wait_for_reports(1, 10) {}
+    let unbound = Unbound::unbind(&device)?;
+    let tally = team.stop_and_join();
+    ktest_assert_eq!(test, (tally.errors, tally.first_error), (0, None));
+    let registrations = core::mem::take(&mut *kept.lock());
+    ktest_assert!(test, registrations.len() >= 4);
+    // Every registration that succeeded was on the list when the device was unregistered: the
+    // core called each one back, and none is left on a dead list.
+    for (registration, recorder) in registrations.iter() {
+        ktest_assert!(test, !registration.is_registered());
+        ktest_assert_eq!(test, recorder.unregisters.load(Ordering::Relaxed), 1);
+    }
+    pr_info!(
+        "{} registrations before the unbind ended them ({} attempts)\n",
+        registrations.len(),
+        tally.accesses
+    );
+    drop(registrations);
+    ktest_assert_eq!(test, settled_ref_count(test, &device, 1), 1);
+    drop(device);
+    unbound.rebind()?;
+    Ok(())
+}
+
 ktest_suite!(
     drm_vmap_client_client,
     [
@@ -504,5 +566,6 @@ ktest_suite!(
         a_client_that_left_gets_no_callbacks,
         master_holds_the_display_until_restore,
         unplug_during_use_gives_enodev,
+        register_racing_an_unbind,
     ]
 );

@@ -5,8 +5,8 @@
 
 use kernel::{
     drm_client::{vgem, Device, GemObject},
-    error::Result,
-    ktest::{CaseResult, Test},
+    error::{code::ENODEV, Result},
+    ktest::{CaseError, CaseResult, Test},
     ktest_assert_eq,
     types::ARef,
     vmap_cache::{flush_deferred_releases, DmaBuf},
@@ -60,11 +60,27 @@ pub(crate) fn with_kms_device(
     driver: &[u8],
     body: impl FnOnce(&Device) -> CaseResult,
 ) -> CaseResult {
-    let device = Device::find_by_driver(driver)?;
+    let device = kms_device_or_skip(test, driver)?;
     let framebuffers_before = device.framebuffer_count();
     with_device(test, &device, body)?;
     ktest_assert_eq!(test, device.framebuffer_count(), framebuffers_before);
     Ok(())
+}
+
+/// The first device of `driver`; the case is skipped, not failed, on a machine without one
+/// (QEMU without that display, for one).
+pub(crate) fn kms_device_or_skip(
+    test: &Test,
+    driver: &[u8],
+) -> core::result::Result<ARef<Device>, CaseError> {
+    match Device::find_by_driver(driver) {
+        Ok(device) => Ok(device),
+        Err(error) if error == ENODEV => {
+            let name = core::str::from_utf8(driver).unwrap_or("the expected");
+            Err(test.skip(format_args!("no {name} device")))
+        }
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// The device's reference count once it is down to `expected`, or after the last poll.

@@ -52,9 +52,10 @@ pub fn run(paths: &Paths, options: &Options) -> Result<()> {
         command::format_duration(start.elapsed())
     );
     println!(
-        "kunit: {} passed, {} failed",
+        "kunit: {} passed, {} failed, {} skipped",
         summary.passed,
-        summary.failed + summary.crashed
+        summary.failed + summary.crashed,
+        summary.skipped
     );
     if !summary.is_success() {
         bail!("KUnit reported failures: {summary:?}");
