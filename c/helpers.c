@@ -20,7 +20,6 @@
 #include <linux/dma-fence.h>
 #include <linux/dma-resv.h>
 #include <linux/iosys-map.h>
-#include <linux/list.h>
 #include <linux/sched.h>
 
 void rust_helper_cond_resched(void)
@@ -123,11 +122,6 @@ void rust_helper_iosys_map_memset(struct iosys_map *dst, size_t offset,
 				  int value, size_t len)
 {
 	iosys_map_memset(dst, offset, value, len);
-}
-
-void rust_helper_list_del(struct list_head *entry)
-{
-	list_del(entry);
 }
 
 unsigned int rust_helper_kref_read(const struct kref *kref)

@@ -67,8 +67,9 @@ pub trait ClientHandler: Send + Sync {
 /// released by `drm_client_release()` only when the client is dropped. While `registered` is
 /// set, `raw` is on the device's client list (or about to be added by [`Client::register`]) and
 /// the list owns one reference to the client, leaked by [`Client::register`]. `registered` is
-/// cleared only under the list's mutex: by [`Registration`]'s drop, or in the unregister
-/// callback, after the core took the client off the list.
+/// cleared once the client is off the list: by [`Registration`]'s drop after
+/// `drm_client_unregister()` took it off, or in the unregister callback after the core did;
+/// whichever took it off gives the list's reference back.
 #[pin_data(PinnedDrop)]
 pub struct Client {
     device: ARef<Device>,
@@ -284,10 +285,9 @@ impl PinnedDrop for Client {
     }
 }
 
-/// A client's membership of its device's client list; dropping it takes the client off.
-///
-/// The DRM core does not let clients leave the list before the device is unregistered: a
-/// boot splash or a test that ends earlier uses this to leave.
+/// A client's membership of its device's client list; dropping it takes the client off
+/// (`drm_client_unregister()`, patch 0007), so that a boot splash or a test that ends before
+/// its device goes gets no more callbacks.
 ///
 /// # Invariants
 ///
@@ -324,24 +324,15 @@ impl Drop for Registration {
         if !client.registered.load(Ordering::Acquire) {
             return;
         }
-        // SAFETY: The device is alive (the client holds a reference); the list mutex lives in it.
-        let list_mutex = unsafe { ptr::addr_of_mut!((*client.device.as_raw()).clientlist_mutex) };
-        // SAFETY: `list_mutex` is initialised with the device; the callbacks that run under it
-        // do not take locks this thread holds.
-        unsafe { bindings::mutex_lock(list_mutex) };
-        let on_list = client.registered.swap(false, Ordering::AcqRel);
-        if on_list {
-            // SAFETY: `raw` is on the list: `drm_client_register()` added it before this
-            // registration was returned, and only holders of the list mutex take it off, after
-            // clearing `registered`, which was still set.
-            unsafe { bindings::list_del(ptr::addr_of_mut!((*client.as_raw()).list)) };
-        }
-        // SAFETY: Taken above.
-        unsafe { bindings::mutex_unlock(list_mutex) };
-        if on_list {
+        // SAFETY: `raw` was initialised by `drm_client_init()`; the call takes the client list
+        // mutex, which this thread does not hold: a registered client's registration is not
+        // dropped from a callback (see `ClientHandler`).
+        let taken_off = unsafe { bindings::drm_client_unregister(client.as_raw()) };
+        if taken_off {
+            client.registered.store(false, Ordering::Release);
             // SAFETY: The list's reference, with the pointer `Arc::into_raw()` gave for it (type
-            // invariant); the client left the list, and `registered` is clear, so the unregister
-            // callback will not give it back too.
+            // invariant); this call took the client off the list, so the unregister callback,
+            // which gives the reference back otherwise, will not run for it.
             drop(unsafe { Arc::from_raw(self.list_reference) });
         }
     }
