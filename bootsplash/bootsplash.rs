@@ -20,7 +20,7 @@ use kernel::{
     error::{code::*, Result},
     new_mutex,
     prelude::*,
-    sync::{Arc, Mutex},
+    sync::{Arc, ArcBorrow, Mutex},
     vmap_cache::Mapping,
 };
 
@@ -140,7 +140,7 @@ impl Splash {
 }
 
 impl ClientHandler for Splash {
-    fn hotplug(&self, client: &Client) -> Result {
+    fn hotplug(&self, client: ArcBorrow<'_, Client>) -> Result {
         client.probe_outputs()?;
         if let Some(shown) = self.shown.lock().as_ref() {
             // A new output larger than the splash stays dark: `ERANGE`, not worth failing
@@ -155,14 +155,14 @@ impl ClientHandler for Splash {
         Ok(())
     }
 
-    fn restore(&self, client: &Client, force: bool) -> Result {
+    fn restore(&self, client: ArcBorrow<'_, Client>, force: bool) -> Result {
         if self.shown.lock().is_none() {
             return Err(ENODEV);
         }
         client.restore_display(force)
     }
 
-    fn unregister(&self, _client: &Client) {
+    fn unregister(&self, _client: ArcBorrow<'_, Client>) {
         let shown = self.shown.lock().take();
         drop(shown);
     }

@@ -13,7 +13,7 @@ use crate::{
     new_mutex,
     prelude::*,
     str::CStr,
-    sync::{Arc, Mutex},
+    sync::{Arc, ArcBorrow, Mutex},
     types::{ARef, Opaque},
 };
 use core::{
@@ -27,15 +27,16 @@ use core::{
 /// The core makes these calls with the device's client list locked, so a handler must not drop
 /// the [`Registration`] of a client of the same device that is still registered; in
 /// [`ClientHandler::unregister`] its own client is no longer registered, and dropping its
-/// registration there is what releases the client. A handler gets `&Client` only, not a
-/// reference it could keep: the client may be on its way out while the call runs.
+/// registration there is what releases the client. A handler gets the client as an
+/// [`ArcBorrow`]: it may allocate framebuffers for it (`Arc::from()` takes a reference of its
+/// own), which a hotplug that finds a larger output needs.
 pub trait ClientHandler: Send + Sync {
     /// Outputs were connected or disconnected; also called once by [`Client::register`].
     ///
     /// A typical handler probes the outputs again ([`Client::probe_outputs`]), which forgets the
     /// framebuffer shown so far, and shows one ([`Client::show`]). An error stops the core from
     /// calling this again for the client.
-    fn hotplug(&self, _client: &Client) -> Result {
+    fn hotplug(&self, _client: ArcBorrow<'_, Client>) -> Result {
         Ok(())
     }
 
@@ -43,7 +44,7 @@ pub trait ClientHandler: Send + Sync {
     ///
     /// Returning `Ok` claims the display: the core calls no other client. With `force`, the
     /// client should restore even if some file holds master ([`Client::restore_display`]).
-    fn restore(&self, _client: &Client, _force: bool) -> Result {
+    fn restore(&self, _client: ArcBorrow<'_, Client>, _force: bool) -> Result {
         Err(EOPNOTSUPP)
     }
 
@@ -52,7 +53,7 @@ pub trait ClientHandler: Send + Sync {
     /// Every later operation of the client fails with `ENODEV`. A handler that owns framebuffers
     /// of the client should drop them here: they keep the client, and the device structure, in
     /// memory.
-    fn unregister(&self, _client: &Client) {}
+    fn unregister(&self, _client: ArcBorrow<'_, Client>) {}
 }
 
 /// An in-kernel client of a KMS device (`struct drm_client_dev`).
@@ -202,15 +203,16 @@ impl Client {
         unsafe { CStr::from_char_ptr((*self.as_raw()).name) }
     }
 
-    /// The client embedding `raw`.
+    /// The registered client embedding `raw`, borrowed from the list's reference.
     ///
     /// # Safety
     ///
-    /// `raw` must be the `raw` field of a live `Client` that stays alive while the returned
-    /// reference is used.
-    unsafe fn from_raw<'a>(raw: *mut bindings::drm_client_dev) -> &'a Self {
-        // SAFETY: The caller guarantees that the client containing `raw` is alive.
-        unsafe { &*Self::containing(raw) }
+    /// `raw` must be the `raw` field of a registered `Client` whose list reference outlives the
+    /// returned borrow.
+    unsafe fn borrow_registered<'a>(raw: *mut bindings::drm_client_dev) -> ArcBorrow<'a, Self> {
+        // SAFETY: A registered client's address is the one `Arc::into_raw()` returned for the
+        // list's reference (`register()`), which the caller keeps alive for the borrow.
+        unsafe { ArcBorrow::from_raw(Self::containing(raw)) }
     }
 
     /// A pointer to the client embedding `raw`, derived from `raw` alone (no reference).
@@ -232,7 +234,7 @@ impl Client {
     unsafe extern "C" fn hotplug_callback(raw: *mut bindings::drm_client_dev) -> c_int {
         // SAFETY: The core calls back registered clients only, under the client list mutex,
         // and a registered client is kept alive by the list's reference (type invariant).
-        let client = unsafe { Self::from_raw(raw) };
+        let client = unsafe { Self::borrow_registered(raw) };
         to_errno(client.handler.hotplug(client))
     }
 
@@ -247,7 +249,7 @@ impl Client {
         force: bool,
     ) -> c_int {
         // SAFETY: As in `hotplug_callback`.
-        let client = unsafe { Self::from_raw(raw) };
+        let client = unsafe { Self::borrow_registered(raw) };
         to_errno(client.handler.restore(client, force))
     }
 
@@ -259,8 +261,8 @@ impl Client {
     /// list's mutex.
     unsafe extern "C" fn unregister_callback(raw: *mut bindings::drm_client_dev) {
         // SAFETY: As in `hotplug_callback`: the core has taken the client off the list, but the
-        // list's reference is only given back below.
-        let client = unsafe { Self::from_raw(raw) };
+        // list's reference is only given back below, after the borrow's last use.
+        let client = unsafe { Self::borrow_registered(raw) };
         client.unplugged.store(true, Ordering::Release);
         // INVARIANT: The core removed the client from the list before calling us.
         client.registered.store(false, Ordering::Release);

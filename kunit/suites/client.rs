@@ -24,7 +24,8 @@ use kernel::{
     init::InPlaceInit,
     ktest::{CaseResult, Test},
     ktest_assert, ktest_assert_eq, ktest_assert_err, ktest_suite, new_mutex, pr_err, pr_info,
-    sync::{Arc, Mutex},
+    prelude::{pin_data, pin_init},
+    sync::{Arc, ArcBorrow, Mutex},
     vmap_cache::{Direction, ManualFence},
 };
 
@@ -46,19 +47,19 @@ pub(crate) struct Recorder {
 }
 
 impl ClientHandler for Recorder {
-    fn hotplug(&self, client: &Client) -> Result {
+    fn hotplug(&self, client: ArcBorrow<'_, Client>) -> Result {
         self.hotplugs.fetch_add(1, Ordering::Relaxed);
         let outputs = client.probe_outputs()?;
         self.outputs.store(outputs.len(), Ordering::Relaxed);
         Ok(())
     }
 
-    fn restore(&self, client: &Client, force: bool) -> Result {
+    fn restore(&self, client: ArcBorrow<'_, Client>, force: bool) -> Result {
         self.restores.fetch_add(1, Ordering::Relaxed);
         client.restore_display(force)
     }
 
-    fn unregister(&self, _client: &Client) {
+    fn unregister(&self, _client: ArcBorrow<'_, Client>) {
         self.unregisters.fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -376,6 +377,52 @@ fn unsignalled_writers_fail_a_flip_in_time(test: &Test) -> CaseResult {
     })
 }
 
+/// A handler that allocates a framebuffer as large as the output on every hotplug, and shows it.
+#[pin_data]
+struct Allocating {
+    #[pin]
+    shown: Mutex<Option<Framebuffer>>,
+}
+
+impl ClientHandler for Allocating {
+    fn hotplug(&self, client: ArcBorrow<'_, Client>) -> Result {
+        let outputs = client.probe_outputs()?;
+        let output = outputs.first().ok_or(ENODEV)?;
+        let client: Arc<Client> = client.into();
+        let fb = Framebuffer::new(
+            &client,
+            Allocator::Device,
+            output.width,
+            output.height,
+            Format::Xrgb8888,
+        )?;
+        client.show(&fb)?;
+        *self.shown.lock() = Some(fb);
+        Ok(())
+    }
+}
+
+fn a_handler_allocates_in_its_callback(test: &Test) -> CaseResult {
+    with_kms_device(test, VKMS, |device| {
+        let handler = Arc::pin_init(
+            pin_init!(Allocating {
+                shown <- new_mutex!(None),
+            }),
+            GFP_KERNEL,
+        )?;
+        let client = Client::new(device, c_str!("vmap_client_kunit"), handler.clone())?;
+        // Registering calls the hotplug handler, which allocates and shows.
+        let registration = client.register()?;
+        let shown_id = handler.shown.lock().as_ref().map(Framebuffer::id);
+        ktest_assert!(test, shown_id.is_some());
+        ktest_assert_eq!(test, Some(testing::scanned_out_id(device)), shown_id);
+        drop(registration);
+        // The framebuffer holds the client, which holds the handler: break the cycle.
+        drop(handler.shown.lock().take());
+        Ok(())
+    })
+}
+
 fn hotplug_reaches_the_client(test: &Test) -> CaseResult {
     with_kms_device(test, VKMS, |device| {
         let (client, recorder) = new_client(device)?;
@@ -563,6 +610,7 @@ ktest_suite!(
         damage_flush_copies_only_the_rectangle,
         unsignalled_writers_fail_a_flip_in_time,
         hotplug_reaches_the_client,
+        a_handler_allocates_in_its_callback,
         a_client_that_left_gets_no_callbacks,
         master_holds_the_display_until_restore,
         unplug_during_use_gives_enodev,
