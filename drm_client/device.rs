@@ -12,6 +12,7 @@ use crate::{
 };
 use core::{marker::PhantomData, ptr::NonNull};
 
+#[cfg(CONFIG_DRM_VMAP_CLIENT_KUNIT_TEST)]
 /// Primary minors are 0 to 63 (`DRM_MINOR_PRIMARY` in `drm_drv.c`).
 const MAX_PRIMARY_MINORS: u32 = 64;
 
@@ -58,6 +59,7 @@ impl Device {
         Ok(unsafe { ARef::from_raw(raw) })
     }
 
+    #[cfg(CONFIG_DRM_VMAP_CLIENT_KUNIT_TEST)]
     /// The first registered device (lowest primary minor) whose driver is named `driver`.
     ///
     /// Fails with `ENODEV` if there is none.
@@ -68,6 +70,7 @@ impl Device {
             .ok_or(ENODEV)
     }
 
+    #[cfg(CONFIG_DRM_VMAP_CLIENT_KUNIT_TEST)]
     /// The number of framebuffers on the device, for tests that check that none was left.
     pub fn framebuffer_count(&self) -> u32 {
         // SAFETY: The device is alive, so is its mode config's `fb_lock`.
@@ -109,6 +112,7 @@ impl Device {
         self.0.get()
     }
 
+    #[cfg(CONFIG_DRM_VMAP_CLIENT_KUNIT_TEST)]
     /// The number of references to the device.
     ///
     /// Every GEM export and every open file holds one, so tests compare it before and after a

@@ -4,7 +4,7 @@
 //!
 //! C header: [`include/linux/dma-buf.h`](srctree/include/linux/dma-buf.h)
 
-use super::{Direction, Mapping, Reserved};
+use super::{Direction, Mapping};
 use crate::{
     bindings,
     error::{code::*, to_result, Error, Result},
@@ -169,11 +169,12 @@ impl DmaBuf {
         unsafe { &*(*self.as_raw()).ops }
     }
 
+    #[cfg(CONFIG_DRM_VMAP_CLIENT_KUNIT_TEST)]
     /// How many maps of the buffer are live (the dma-buf core's own count).
     ///
     /// A snapshot for tests and statistics, read under the reservation lock.
     pub fn vmap_count(&self) -> Result<u32> {
-        let reserved = Reserved::lock(self)?;
+        let reserved = super::Reserved::lock(self)?;
         Ok(reserved.vmap_count())
     }
 
@@ -230,6 +231,7 @@ impl Drop for Vmap {
     }
 }
 
+#[cfg(CONFIG_DRM_VMAP_CLIENT_KUNIT_TEST)]
 /// Completes the release of dma-bufs whose last reference was dropped from a kernel thread.
 ///
 /// A dma-buf is a file, and a kernel thread's final `fput()` is deferred to a work item. Tests

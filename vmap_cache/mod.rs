@@ -28,6 +28,7 @@ mod cache;
 mod cached_vmap;
 mod direction;
 mod dma_buf;
+#[cfg(CONFIG_DRM_VMAP_CLIENT_KUNIT_TEST)]
 mod fence;
 mod mapping;
 mod movable;
@@ -39,7 +40,10 @@ pub use accessors::MAX_CONCURRENT_ACCESSES;
 pub use cache::{CacheConfig, Invalidation, ScanoutGuard, VmapCache, DEFAULT_FENCE_TIMEOUT_MS};
 pub use cached_vmap::CachedVmap;
 pub use direction::Direction;
-pub use dma_buf::{flush_deferred_releases, DmaBuf, Vmap};
+#[cfg(CONFIG_DRM_VMAP_CLIENT_KUNIT_TEST)]
+pub use dma_buf::flush_deferred_releases;
+pub use dma_buf::{DmaBuf, Vmap};
+#[cfg(CONFIG_DRM_VMAP_CLIENT_KUNIT_TEST)]
 pub use fence::ManualFence;
 pub use mapping::{Mapping, Rect};
 pub(crate) use reservation::Reserved;

@@ -64,6 +64,7 @@ impl<'a> Reserved<'a> {
         unsafe { bindings::dma_buf_vunmap(self.buf.as_raw(), &mut map) };
     }
 
+    #[cfg(CONFIG_DRM_VMAP_CLIENT_KUNIT_TEST)]
     /// The dma-buf core's count of live maps.
     pub(crate) fn vmap_count(&self) -> u32 {
         // SAFETY: The lock, held, protects `vmapping_counter`.
