@@ -15,7 +15,7 @@ use kernel::{
     c_str,
     drm_client::{
         Allocator, Client, ClientHandler, Device, DoubleBuffer, Format, Layout, Output,
-        Registration,
+        Registration, RestoreRequest,
     },
     error::{code::*, Result},
     new_mutex,
@@ -155,11 +155,11 @@ impl ClientHandler for Splash {
         Ok(())
     }
 
-    fn restore(&self, client: ArcBorrow<'_, Client>, force: bool) -> Result {
+    fn restore(&self, client: ArcBorrow<'_, Client>, request: &RestoreRequest) -> Result {
         if self.shown.lock().is_none() {
             return Err(ENODEV);
         }
-        client.restore_display(force)
+        client.restore_display_as_requested(request)
     }
 
     fn unregister(&self, _client: ArcBorrow<'_, Client>) {

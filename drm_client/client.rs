@@ -40,11 +40,13 @@ pub trait ClientHandler: Send + Sync {
         Ok(())
     }
 
-    /// The last user-space file of the device was closed, so no one holds DRM master any more.
+    /// The last user-space file of the device was closed, so no one holds DRM master any more,
+    /// or the kernel needs the display (a forced `request`: sysrq, a panic).
     ///
-    /// Returning `Ok` claims the display: the core calls no other client. With `force`, the
-    /// client should restore even if some file holds master ([`Client::restore_display`]).
-    fn restore(&self, _client: ArcBorrow<'_, Client>, _force: bool) -> Result {
+    /// Returning `Ok` claims the display: the core calls no other client. A handler restores
+    /// with [`Client::restore_display_as_requested`], which ignores a remaining DRM master only
+    /// when the core forced the request.
+    fn restore(&self, _client: ArcBorrow<'_, Client>, _request: &RestoreRequest) -> Result {
         Err(EOPNOTSUPP)
     }
 
@@ -250,7 +252,7 @@ impl Client {
     ) -> c_int {
         // SAFETY: As in `hotplug_callback`.
         let client = unsafe { Self::borrow_registered(raw) };
-        to_errno(client.handler.restore(client, force))
+        to_errno(client.handler.restore(client, &RestoreRequest { force }))
     }
 
     /// `drm_client_funcs.unregister`: forwards to the handler.
@@ -284,6 +286,21 @@ impl PinnedDrop for Client {
         // a registered client is referenced by the list. Every framebuffer of the client holds
         // a reference too, so they are all gone: closing the file frees nothing in use.
         unsafe { bindings::drm_client_release(self.as_raw()) };
+    }
+}
+
+/// The core's request to restore the display, passed to [`ClientHandler::restore`].
+///
+/// Only the core's callback makes one, so only it can force a client to take the display from
+/// a DRM master: no client can override a compositor at any other time.
+pub struct RestoreRequest {
+    force: bool,
+}
+
+impl RestoreRequest {
+    /// Whether the core asked the client to restore even if a DRM master exists.
+    pub fn is_forced(&self) -> bool {
+        self.force
     }
 }
 

@@ -52,7 +52,7 @@ mod modeset;
 pub mod testing;
 pub mod vgem;
 
-pub use client::{Client, ClientHandler, Registration};
+pub use client::{Client, ClientHandler, Registration, RestoreRequest};
 pub use device::{Device, DeviceSection};
 pub use double_buffer::DoubleBuffer;
 pub use framebuffer::{Allocator, Framebuffer, FramebufferVmap};

@@ -9,7 +9,7 @@
 //!
 //! C header: [`include/drm/drm_client.h`](srctree/include/drm/drm_client.h)
 
-use super::{Client, Framebuffer};
+use super::{Client, Framebuffer, RestoreRequest};
 use crate::{
     alloc::{flags::GFP_KERNEL, KVec},
     bindings,
@@ -127,14 +127,25 @@ impl Client {
         Ok(lit)
     }
 
-    /// Commits the mode sets again, as in [`ClientHandler::restore`](super::ClientHandler).
+    /// Commits the mode sets again, as a [`ClientHandler::restore`](super::ClientHandler) does
+    /// for an unforced request: fails with `EBUSY` while a DRM master holds the display.
+    pub fn restore_display(&self) -> Result {
+        self.restore(false)
+    }
+
+    /// Commits the mode sets again for `request`, ignoring a DRM master if the core forced it.
+    pub fn restore_display_as_requested(&self, request: &RestoreRequest) -> Result {
+        self.restore(request.is_forced())
+    }
+
+    /// Commits the mode sets again; with `force`, ignores a DRM master that may still exist.
     ///
-    /// With `force`, ignores a DRM master that may still exist. Fails with `EBUSY` if one
-    /// holds the display and `force` is not set, `ETIMEDOUT` if the shown buffer's writers do
+    /// Fails with `EBUSY` if one holds the display and `force` is not set, `ETIMEDOUT` if the
+    /// shown buffer's writers do
     /// not finish in time (as in [`Client::show`]), `EBUSY` as [`Client::show`] does for an
     /// open access, `ENOENT` if nothing is shown (no [`Client::show`] since the last probe, or
     /// the shown framebuffer was dropped), and `ENODEV` after unplug.
-    pub fn restore_display(&self, force: bool) -> Result {
+    fn restore(&self, force: bool) -> Result {
         let cache = self
             .display
             .lock()

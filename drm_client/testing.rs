@@ -382,3 +382,11 @@ pub fn bench_scale() -> u32 {
     // SAFETY: The fixture only reads a parameter set at boot.
     unsafe { bindings::drm_vmap_client_bench_scale() }
 }
+
+/// Asks `device`'s clients to restore the display, as the core does when the last user-space
+/// file closes (`force` false) or as sysrq and a panic do (`force` true): the first client that
+/// restores takes it.
+pub fn restore_clients(device: &Device, force: bool) {
+    // SAFETY: The device is alive; the core takes the client list mutex itself.
+    unsafe { bindings::drm_client_dev_restore(device.as_raw(), force) };
+}

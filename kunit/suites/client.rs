@@ -18,7 +18,7 @@ use kernel::{
     drm_client::{
         testing::{self, MasterFile, Unbound},
         Allocator, Client, ClientHandler, Device, DoubleBuffer, Format, Framebuffer, GemObject,
-        Layout, Registration,
+        Layout, Registration, RestoreRequest,
     },
     error::{code::*, Result},
     init::InPlaceInit,
@@ -54,9 +54,9 @@ impl ClientHandler for Recorder {
         Ok(())
     }
 
-    fn restore(&self, client: ArcBorrow<'_, Client>, force: bool) -> Result {
+    fn restore(&self, client: ArcBorrow<'_, Client>, request: &RestoreRequest) -> Result {
         self.restores.fetch_add(1, Ordering::Relaxed);
-        client.restore_display(force)
+        client.restore_display_as_requested(request)
     }
 
     fn unregister(&self, _client: ArcBorrow<'_, Client>) {
@@ -206,17 +206,17 @@ fn restore_without_a_shown_buffer_fails_cleanly(test: &Test) -> CaseResult {
         } = registered_client(device)?;
         // Registered and probed, nothing shown yet: the mode sets have modes and no framebuffer,
         // and committing them would trip `WARN_ON(!set->fb)` (the guest log check would fail).
-        ktest_assert_err!(test, client.restore_display(false), ENOENT);
+        ktest_assert_err!(test, client.restore_display(), ENOENT);
         let fb = Framebuffer::new(&client, Allocator::Device, width, height, Format::Xrgb8888)?;
         ktest_assert_eq!(test, client.show(&fb)?, 1);
-        client.restore_display(false)?;
+        client.restore_display()?;
         ktest_assert_eq!(test, testing::scanned_out_id(device), fb.id());
         // A probe forgets the shown buffer: its new mode sets have none.
         client.probe_outputs()?;
-        ktest_assert_err!(test, client.restore_display(false), ENOENT);
+        ktest_assert_err!(test, client.restore_display(), ENOENT);
         ktest_assert_eq!(test, client.show(&fb)?, 1);
         drop(fb);
-        ktest_assert_err!(test, client.restore_display(true), ENOENT);
+        ktest_assert_err!(test, client.restore_display(), ENOENT);
         Ok(())
     })
 }
@@ -370,9 +370,9 @@ fn unsignalled_writers_fail_a_flip_in_time(test: &Test) -> CaseResult {
         // A restore commits the shown buffer again, and waits the same way.
         let writer = ManualFence::new()?;
         writer.attach_as_writer(fb.dma_buf())?;
-        ktest_assert_err!(test, client.restore_display(false), ETIMEDOUT);
+        ktest_assert_err!(test, client.restore_display(), ETIMEDOUT);
         writer.signal();
-        client.restore_display(false)?;
+        client.restore_display()?;
         Ok(())
     })
 }
@@ -480,13 +480,17 @@ fn master_holds_the_display_until_restore(test: &Test) -> CaseResult {
         {
             let _compositor = MasterFile::open(device)?;
             ktest_assert_err!(test, client.show(&other), EBUSY);
-            ktest_assert_err!(test, client.restore_display(false), EBUSY);
+            ktest_assert_err!(test, client.restore_display(), EBUSY);
             ktest_assert_eq!(test, testing::scanned_out_id(device), fb.id());
-            // A forced restore (panic, sysrq) takes the display regardless.
-            client.restore_display(true)?;
+            // A forced restore (sysrq, a panic) asks the clients through the core, and the one
+            // that restores takes the display regardless: its mode sets (holding `other`, whose
+            // show was refused) are committed under the compositor's nose.
+            testing::restore_clients(device, true);
+            ktest_assert_eq!(test, recorder.restores.load(Ordering::Relaxed), 1);
+            ktest_assert_eq!(test, testing::scanned_out_id(device), other.id());
         }
         // The compositor's file was the last one: the core asked the client to restore.
-        ktest_assert_eq!(test, recorder.restores.load(Ordering::Relaxed), 1);
+        ktest_assert_eq!(test, recorder.restores.load(Ordering::Relaxed), 2);
         ktest_assert_eq!(test, client.show(&other)?, 1);
         ktest_assert_eq!(test, testing::scanned_out_id(device), other.id());
         Ok(())
