@@ -162,8 +162,11 @@ impl Client {
             return Err(ENOENT);
         }
         let raw = self.as_raw();
-        // SAFETY: The client is initialised; both commit functions take the locks they need
-        // (the `_locked` one means the master check, which `force` skips).
+        // SAFETY: The client is initialised; both commit functions take the modeset locks they
+        // need. `drm_client_modeset_commit_locked()` expects the caller to hold the internal
+        // DRM master lock, which a forced restore does not take on purpose: it races a master
+        // that may still exist, as `drm_fb_helper_restore_fbdev_mode_unlocked()` does for a
+        // forced restore.
         to_result(unsafe {
             if force {
                 bindings::drm_client_modeset_commit_locked(raw)

@@ -3,7 +3,8 @@
 //! The set of tasks with an access open on a cache, so that a nested access can be refused.
 //!
 //! Fixed slots, so that beginning an access never allocates. Tasks are told apart by their
-//! `task_struct` address: in this tree `Task::pid()` was seen reading 0 in every kworker.
+//! `task_struct` address, which is unique among live tasks and costs no lookup; an access holds
+//! no reference to its task, so the address is only compared, never dereferenced.
 
 use crate::{
     error::{code::*, Result},
