@@ -115,7 +115,14 @@ impl Splash {
         let Some((width, height)) = covering_size(&outputs) else {
             return Ok(None);
         };
-        let (mut buffers, allocator) = allocate(&client, width, height)?;
+        let mut buffers = DoubleBuffer::new(
+            &client,
+            Allocator::VgemOrDevice,
+            width,
+            height,
+            Format::Xrgb8888,
+        )?;
+        let allocator = buffers.allocator();
         let layout = *buffers.layout();
         let mut lit = 0;
         for frame in 1..=FRAMES {
@@ -128,7 +135,8 @@ impl Splash {
             device.driver_name(),
             match allocator {
                 Allocator::Vgem => "vgem, imported",
-                Allocator::Device => "device dumb",
+                // `VgemOrDevice` resolves to one of the two.
+                Allocator::Device | Allocator::VgemOrDevice => "device dumb",
             },
         );
         *splash.shown.lock() = Some(Shown {
@@ -179,19 +187,6 @@ fn covering_size(outputs: &[Output]) -> Option<(u32, u32)> {
         .map(|output| output.y.saturating_add(output.height))
         .max()?;
     Some((width, height))
-}
-
-/// Two framebuffers from vgem if the display imports them, from the display otherwise.
-fn allocate(client: &Arc<Client>, width: u32, height: u32) -> Result<(DoubleBuffer, Allocator)> {
-    let format = Format::Xrgb8888;
-    match DoubleBuffer::new(client, Allocator::Vgem, width, height, format) {
-        Ok(buffers) => Ok((buffers, Allocator::Vgem)),
-        Err(error) if error == EOPNOTSUPP => {
-            let buffers = DoubleBuffer::new(client, Allocator::Device, width, height, format)?;
-            Ok((buffers, Allocator::Device))
-        }
-        Err(error) => Err(error),
-    }
 }
 
 /// Paints frame `frame` of `FRAMES`: the sky, the panel, and the progress bar.

@@ -14,6 +14,8 @@
 #include <drm/drm_gem_shmem_helper.h>
 #include <drm/drm_gem_ttm_helper.h>
 #include <drm/drm_prime.h>
+#include <drm/drm_vgem.h>
+#include <drm/drm_vmap_client_test.h>
 #include <drm/ttm/ttm_bo.h>
 #include <kunit/test.h>
 #include <linux/dma-buf.h>
@@ -76,6 +78,20 @@ bool rust_helper_drm_vmap_client_is_shmem_device(const struct drm_device *dev)
 {
 	return dev->driver->gem_prime_import_sg_table ==
 	       drm_gem_shmem_prime_import_sg_table;
+}
+
+/*
+ * vgem's device for in-kernel clients, or NULL when vgem is not built or not
+ * registered (drm_vgem_device_get() is a stub then). KUnit builds can hide
+ * vgem, to test the fallback without another kernel.
+ */
+struct drm_device *rust_helper_drm_vmap_client_vgem_device(void)
+{
+#if IS_ENABLED(CONFIG_DRM_VMAP_CLIENT_KUNIT_TEST)
+	if (drm_vmap_client_test_vgem_hidden())
+		return NULL;
+#endif
+	return drm_vgem_device_get();
 }
 
 /* kunit_mark_skipped() is a macro. */

@@ -47,6 +47,11 @@ impl DoubleBuffer {
         })
     }
 
+    /// Where both framebuffers' memory comes from (see [`Framebuffer::allocator`]).
+    pub fn allocator(&self) -> Allocator {
+        self.buffers[0].allocator()
+    }
+
     /// The geometry of both framebuffers.
     pub fn layout(&self) -> &Layout {
         self.buffers[0].layout()

@@ -36,6 +36,10 @@ pub enum Allocator {
     /// A shmem buffer on vgem, exported as a dma-buf and imported into the KMS device: the
     /// display reads the pages the client writes, with no copy between the devices.
     Vgem,
+    /// [`Allocator::Vgem`] where vgem exists and the device imports its buffers, and
+    /// [`Allocator::Device`] otherwise (vgem not built or not registered: `ENODEV`; a device
+    /// that cannot import, such as bochs: `EOPNOTSUPP`). [`Framebuffer::allocator`] tells which.
+    VgemOrDevice,
 }
 
 /// A framebuffer of a client, and the dma-buf through which the CPU reaches its memory.
@@ -70,8 +74,9 @@ impl Framebuffer {
     /// Fails with `EINVAL` for a zero dimension, a size below the device's minimum or a format
     /// no plane of the device scans out, `E2BIG` for a buffer over
     /// [`MAX_BUFFER_SIZE`](super::MAX_BUFFER_SIZE) or a size above the device's maximum,
-    /// `EOPNOTSUPP` if the device cannot import (for [`Allocator::Vgem`]) and `ENODEV` if it was
-    /// unplugged.
+    /// `EOPNOTSUPP` if the device cannot import and `ENODEV` if vgem is missing (both for
+    /// [`Allocator::Vgem`]; [`Allocator::VgemOrDevice`] then uses the device's own buffers),
+    /// and `ENODEV` if the device was unplugged.
     pub fn new(
         client: &Arc<Client>,
         allocator: Allocator,
@@ -82,13 +87,23 @@ impl Framebuffer {
         let packed = Layout::new(width, height, format)?;
         check_scanout(client.device(), &packed)?;
         let _section = client.enter()?;
-        let Allocation {
-            buffer,
-            handle,
-            layout,
-        } = match allocator {
-            Allocator::Device => allocate_dumb(client, &packed)?,
-            Allocator::Vgem => allocate_on_vgem(client, packed)?,
+        let (
+            Allocation {
+                buffer,
+                handle,
+                layout,
+            },
+            allocator,
+        ) = match allocator {
+            Allocator::Device => (allocate_dumb(client, &packed)?, Allocator::Device),
+            Allocator::Vgem => (allocate_on_vgem(client, packed)?, Allocator::Vgem),
+            Allocator::VgemOrDevice => match allocate_on_vgem(client, packed) {
+                Ok(allocation) => (allocation, Allocator::Vgem),
+                Err(error) if error == ENODEV || error == EOPNOTSUPP => {
+                    (allocate_dumb(client, &packed)?, Allocator::Device)
+                }
+                Err(error) => return Err(error),
+            },
         };
         // Before the framebuffer, so that nothing can fail once it exists.
         let cache = VmapCache::new(buffer)?;
@@ -122,7 +137,8 @@ impl Framebuffer {
         &self.layout
     }
 
-    /// Where the memory comes from.
+    /// Where the memory comes from: [`Allocator::Vgem`] or [`Allocator::Device`], whichever
+    /// [`Allocator::VgemOrDevice`] resolved to.
     pub fn allocator(&self) -> Allocator {
         self.allocator
     }

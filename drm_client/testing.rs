@@ -390,3 +390,30 @@ pub fn restore_clients(device: &Device, force: bool) {
     // SAFETY: The device is alive; the core takes the client list mutex itself.
     unsafe { bindings::drm_client_dev_restore(device.as_raw(), force) };
 }
+
+/// Hides vgem from the layer until dropped, as a kernel built without vgem would: the vgem
+/// allocator fails with `ENODEV`, and the fallback to a display's own buffers can be tested in
+/// the same boot.
+pub struct VgemHidden(());
+
+impl VgemHidden {
+    /// Hides vgem.
+    pub fn new() -> Self {
+        // SAFETY: The fixture only sets a flag.
+        unsafe { bindings::drm_vmap_client_test_hide_vgem(true) };
+        Self(())
+    }
+}
+
+impl Default for VgemHidden {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for VgemHidden {
+    fn drop(&mut self) {
+        // SAFETY: As in `new`.
+        unsafe { bindings::drm_vmap_client_test_hide_vgem(false) };
+    }
+}

@@ -18,10 +18,10 @@ use core::ptr::NonNull;
 
 /// A reference to vgem's DRM device.
 ///
-/// Fails with `ENODEV` if vgem is not registered.
+/// Fails with `ENODEV` if vgem is not built in or not registered.
 pub fn device() -> Result<ARef<Device>> {
-    // SAFETY: The hook has no preconditions; it returns a new reference or null.
-    let raw = unsafe { bindings::drm_vgem_device_get() };
+    // SAFETY: The helper has no preconditions; it returns a new reference or null.
+    let raw = unsafe { bindings::drm_vmap_client_vgem_device() };
     let raw = NonNull::new(raw.cast::<Device>()).ok_or(ENODEV)?;
     // SAFETY: `raw` is vgem's live device, and we take over the reference the hook took for us.
     Ok(unsafe { ARef::from_raw(raw) })

@@ -221,6 +221,31 @@ fn restore_without_a_shown_buffer_fails_cleanly(test: &Test) -> CaseResult {
     })
 }
 
+fn vgem_or_device_falls_back_to_the_display(test: &Test) -> CaseResult {
+    let xrgb = Format::Xrgb8888;
+    with_kms_device(test, VKMS, |device| {
+        let (client, _) = new_client(device)?;
+        let fb = Framebuffer::new(&client, Allocator::VgemOrDevice, 64, 64, xrgb)?;
+        ktest_assert_eq!(test, fb.allocator(), Allocator::Vgem);
+        // As in a kernel without vgem.
+        let _hidden = testing::VgemHidden::new();
+        let without = Framebuffer::new(&client, Allocator::Vgem, 64, 64, xrgb);
+        ktest_assert_err!(test, without, ENODEV);
+        let fb = Framebuffer::new(&client, Allocator::VgemOrDevice, 64, 64, xrgb)?;
+        ktest_assert_eq!(test, fb.allocator(), Allocator::Device);
+        draw_and_read_back(test, &fb, 9)?;
+        Ok(())
+    })?;
+    // A display that cannot import vgem's buffers.
+    with_kms_device(test, BOCHS, |device| {
+        let (client, _) = new_client(device)?;
+        let fb = Framebuffer::new(&client, Allocator::VgemOrDevice, 64, 64, xrgb)?;
+        ktest_assert_eq!(test, fb.allocator(), Allocator::Device);
+        draw_and_read_back(test, &fb, 10)?;
+        Ok(())
+    })
+}
+
 fn device_framebuffers_show_what_is_drawn(test: &Test) -> CaseResult {
     with_kms_device(test, VKMS, |device| {
         let (client, _) = new_client(device)?;
@@ -608,6 +633,7 @@ ktest_suite!(
         bad_framebuffers_get_an_errno,
         bochs_refuses_what_it_cannot_scan_out,
         restore_without_a_shown_buffer_fails_cleanly,
+        vgem_or_device_falls_back_to_the_display,
         device_framebuffers_show_what_is_drawn,
         vgem_framebuffers_share_pages_with_the_display,
         flips_show_each_buffer_in_turn,

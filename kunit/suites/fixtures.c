@@ -394,3 +394,27 @@ int drm_vmap_client_test_fb_place(struct drm_framebuffer *fb, bool in_vram)
 		return ret;
 	return drm_gem_vram_unpin(gbo);
 }
+
+static bool vgem_hidden;
+
+/**
+ * drm_vmap_client_test_hide_vgem - make vgem look absent to the layer
+ * @hidden: true to hide vgem, false to show it again
+ *
+ * The layer then gets no vgem device, as in a kernel built without vgem, so
+ * that the fallback to a display's own buffers is tested in the same boot.
+ */
+void drm_vmap_client_test_hide_vgem(bool hidden)
+{
+	WRITE_ONCE(vgem_hidden, hidden);
+}
+
+/**
+ * drm_vmap_client_test_vgem_hidden - whether vgem is hidden from the layer
+ *
+ * Returns: the last value given to drm_vmap_client_test_hide_vgem().
+ */
+bool drm_vmap_client_test_vgem_hidden(void)
+{
+	return READ_ONCE(vgem_hidden);
+}
