@@ -1,12 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! In-kernel DRM clients: registration with a KMS device and the callbacks the DRM core makes.
+//! In-kernel DRM clients: creation, registration with a KMS device, the callbacks the DRM
+//! core makes, and mode setting (outputs, showing a framebuffer, restoring the display; the
+//! mode-set helpers are in [`super::modeset`]).
 //!
 //! C header: [`include/drm/drm_client.h`](srctree/include/drm/drm_client.h)
 
-use super::{modeset::ShownBuffer, Device, DeviceSection};
+use super::{
+    modeset::{mode_sets, output_of, outputs_of, Output, ShownBuffer},
+    ClientHandler, Device, DeviceSection, Framebuffer, Registration, RestoreRequest,
+};
 use crate::{
-    alloc::flags::GFP_KERNEL,
+    alloc::{flags::GFP_KERNEL, KVec},
     bindings,
     error::{code::*, to_result, Error, Result},
     init::pin_init_from_closure,
@@ -15,48 +20,13 @@ use crate::{
     str::CStr,
     sync::{Arc, ArcBorrow, Mutex},
     types::{ARef, Opaque},
+    vmap_cache::Direction,
 };
 use core::{
     ffi::c_int,
     ptr,
     sync::atomic::{AtomicBool, Ordering},
 };
-
-/// What a client does when the DRM core calls it.
-///
-/// The core makes these calls with the device's client list locked, so a handler must not drop
-/// the [`Registration`] of a client of the same device that is still registered; in
-/// [`ClientHandler::unregister`] its own client is no longer registered, and dropping its
-/// registration there is what releases the client. A handler gets the client as an
-/// [`ArcBorrow`]: it may allocate framebuffers for it (`Arc::from()` takes a reference of its
-/// own), which a hotplug that finds a larger output needs.
-pub trait ClientHandler: Send + Sync {
-    /// Outputs were connected or disconnected; also called once by [`Client::register`].
-    ///
-    /// A typical handler probes the outputs again ([`Client::probe_outputs`]), which forgets the
-    /// framebuffer shown so far, and shows one ([`Client::show`]). An error stops the core from
-    /// calling this again for the client.
-    fn hotplug(&self, _client: ArcBorrow<'_, Client>) -> Result {
-        Ok(())
-    }
-
-    /// The last user-space file of the device was closed, so no one holds DRM master any more,
-    /// or the kernel needs the display (a forced `request`: sysrq, a panic).
-    ///
-    /// Returning `Ok` claims the display: the core calls no other client. A handler restores
-    /// with [`Client::restore_display_as_requested`], which ignores a remaining DRM master only
-    /// when the core forced the request.
-    fn restore(&self, _client: ArcBorrow<'_, Client>, _request: &RestoreRequest) -> Result {
-        Err(EOPNOTSUPP)
-    }
-
-    /// The device is being unregistered (driver unbound, device unplugged).
-    ///
-    /// Every later operation of the client fails with `ENODEV`. A handler that owns framebuffers
-    /// of the client should drop them here: they keep the client, and the device structure, in
-    /// memory.
-    fn unregister(&self, _client: ArcBorrow<'_, Client>) {}
-}
 
 /// An in-kernel client of a KMS device (`struct drm_client_dev`).
 ///
@@ -77,12 +47,12 @@ pub trait ClientHandler: Send + Sync {
 pub struct Client {
     device: ARef<Device>,
     handler: Arc<dyn ClientHandler>,
-    registered: AtomicBool,
+    pub(super) registered: AtomicBool,
     unplugged: AtomicBool,
     /// The framebuffer in the mode sets; the mutex serialises the probing and committing of
     /// mode sets, which the callbacks and the client's owner may do concurrently.
     #[pin]
-    pub(super) display: Mutex<Option<ShownBuffer>>,
+    display: Mutex<Option<ShownBuffer>>,
     #[pin]
     raw: Opaque<bindings::drm_client_dev>,
 }
@@ -252,7 +222,7 @@ impl Client {
     ) -> c_int {
         // SAFETY: As in `hotplug_callback`.
         let client = unsafe { Self::borrow_registered(raw) };
-        to_errno(client.handler.restore(client, &RestoreRequest { force }))
+        to_errno(client.handler.restore(client, &RestoreRequest::new(force)))
     }
 
     /// `drm_client_funcs.unregister`: forwards to the handler.
@@ -277,6 +247,159 @@ impl Client {
         // the C API expects of an unregister callback.
         drop(unsafe { Arc::from_raw(list_reference) });
     }
+
+    // Mode setting: outputs, showing a framebuffer, restoring the display.
+
+    /// Probes the connectors and picks a mode for every connected output.
+    ///
+    /// Forgets the framebuffer shown so far: call [`Client::show`] afterwards. Fails with
+    /// `ENODEV` if the device was unplugged.
+    pub fn probe_outputs(&self) -> Result<KVec<Output>> {
+        let _section = self.enter()?;
+        let mut shown = self.display.lock();
+        // The probe builds new mode sets, without a framebuffer.
+        *shown = None;
+        // SAFETY: The client is initialised (type invariant); zero sizes mean no limit.
+        to_result(unsafe { bindings::drm_client_modeset_probe(self.as_raw(), 0, 0) })?;
+        self.with_mode_sets(|sets| outputs_of(sets))
+    }
+
+    /// The outputs the last probe found, without probing again.
+    pub fn outputs(&self) -> Result<KVec<Output>> {
+        let _display = self.display.lock();
+        self.with_mode_sets(|sets| outputs_of(sets))
+    }
+
+    /// Shows `fb` on every output the last probe found, and returns how many those are.
+    ///
+    /// Showing another framebuffer than the current one is a page flip; the commit waits for
+    /// it to complete. Fails with `EBUSY` while a DRM master (user space) holds the display or,
+    /// for a buffer that moves (bochs), while a CPU access to it is open: the display must be
+    /// able to move it into the memory it scans out from, which the access's pin would prevent.
+    /// It fails with `EINVAL` if `fb` belongs to another client, `ERANGE` if it is smaller than
+    /// an output's mode, `ETIMEDOUT` if the buffer's writers do not finish within its cache's
+    /// fence timeout (the commit would wait for them without a limit), and `ENODEV` if the
+    /// device was unplugged. Showing nothing (no output connected) commits nothing and returns
+    /// zero.
+    pub fn show(&self, fb: &Framebuffer) -> Result<usize> {
+        if !ptr::eq(fb.client(), self) {
+            return Err(EINVAL);
+        }
+        // Without any lock: the writers may need the locks to finish.
+        fb.cache().wait_for_fences(Direction::Read)?;
+        let _scanout = fb.cache().hold_for_scanout()?;
+        let _section = self.enter()?;
+        let mut shown = self.display.lock();
+        let (width, height) = (fb.layout().width(), fb.layout().height());
+        let lit = self.with_mode_sets(|sets| {
+            let lit = sets.iter().filter(|set| !set.mode.is_null());
+            if lit
+                .clone()
+                .any(|set| !output_of(set).fits_in(width, height))
+            {
+                return Err(ERANGE);
+            }
+            let mut count = 0;
+            for set in sets.iter_mut().filter(|set| !set.mode.is_null()) {
+                set.fb = fb.as_raw();
+                count += 1;
+            }
+            Ok(count)
+        })?;
+        if lit == 0 {
+            return Ok(0);
+        }
+        *shown = Some(ShownBuffer {
+            fb: fb.as_raw(),
+            cache: fb.cache().clone(),
+        });
+        // SAFETY: The client is initialised; the commit takes the modeset mutex and the
+        // modeset locks itself, and refuses with `EBUSY` while a master exists.
+        to_result(unsafe { bindings::drm_client_modeset_commit(self.as_raw()) })?;
+        Ok(lit)
+    }
+
+    /// Commits the mode sets again, as a [`ClientHandler::restore`](super::ClientHandler) does
+    /// for an unforced request: fails with `EBUSY` while a DRM master holds the display.
+    pub fn restore_display(&self) -> Result {
+        self.restore(false)
+    }
+
+    /// Commits the mode sets again for `request`, ignoring a DRM master if the core forced it.
+    pub fn restore_display_as_requested(&self, request: &RestoreRequest) -> Result {
+        self.restore(request.is_forced())
+    }
+
+    /// Commits the mode sets again; with `force`, ignores a DRM master that may still exist.
+    ///
+    /// Fails with `EBUSY` if one holds the display and `force` is not set, `ETIMEDOUT` if the
+    /// shown buffer's writers do
+    /// not finish in time (as in [`Client::show`]), `EBUSY` as [`Client::show`] does for an
+    /// open access, `ENOENT` if nothing is shown (no [`Client::show`] since the last probe, or
+    /// the shown framebuffer was dropped), and `ENODEV` after unplug.
+    fn restore(&self, force: bool) -> Result {
+        let cache = self
+            .display
+            .lock()
+            .as_ref()
+            .map(|shown| shown.cache.clone())
+            .ok_or(ENOENT)?;
+        cache.wait_for_fences(Direction::Read)?;
+        let _scanout = cache.hold_for_scanout()?;
+        let _section = self.enter()?;
+        let display = self.display.lock();
+        // The mode sets have modes but no framebuffer after a probe or a drop, and committing
+        // them would trip the atomic helpers' `WARN_ON(!set->fb)`.
+        if display.is_none() {
+            return Err(ENOENT);
+        }
+        let raw = self.as_raw();
+        // SAFETY: The client is initialised; both commit functions take the modeset locks they
+        // need. `drm_client_modeset_commit_locked()` expects the caller to hold the internal
+        // DRM master lock, which a forced restore does not take on purpose: it races a master
+        // that may still exist, as `drm_fb_helper_restore_fbdev_mode_unlocked()` does for a
+        // forced restore.
+        to_result(unsafe {
+            if force {
+                bindings::drm_client_modeset_commit_locked(raw)
+            } else {
+                bindings::drm_client_modeset_commit(raw)
+            }
+        })
+    }
+
+    /// Takes `fb` out of the mode sets, before it is removed.
+    pub(super) fn forget(&self, fb: *mut bindings::drm_framebuffer) {
+        let mut shown = self.display.lock();
+        if shown.as_ref().is_some_and(|shown| shown.fb == fb) {
+            *shown = None;
+        }
+        let _ = self.with_mode_sets(|sets| {
+            for set in sets.iter_mut().filter(|set| set.fb == fb) {
+                set.fb = ptr::null_mut();
+            }
+            Ok(())
+        });
+    }
+
+    /// Runs `f` on the client's mode sets with the modeset mutex held.
+    fn with_mode_sets<R>(
+        &self,
+        f: impl FnOnce(&mut [bindings::drm_mode_set]) -> Result<R>,
+    ) -> Result<R> {
+        let raw = self.as_raw();
+        // SAFETY: The client is initialised (type invariant), so its modeset mutex is.
+        let mutex = unsafe { ptr::addr_of_mut!((*raw).modeset_mutex) };
+        // SAFETY: `mutex` is initialised; callers hold no lock the commit paths take inside it.
+        unsafe { bindings::mutex_lock(mutex) };
+        // SAFETY: The mutex protects `modesets`, an array of one mode set per CRTC followed by
+        // an entry whose `crtc` is null, allocated by `drm_client_modeset_create()`.
+        let sets = unsafe { mode_sets((*raw).modesets) };
+        let result = f(sets);
+        // SAFETY: Locked above.
+        unsafe { bindings::mutex_unlock(mutex) };
+        result
+    }
 }
 
 #[pinned_drop]
@@ -286,74 +409,6 @@ impl PinnedDrop for Client {
         // a registered client is referenced by the list. Every framebuffer of the client holds
         // a reference too, so they are all gone: closing the file frees nothing in use.
         unsafe { bindings::drm_client_release(self.as_raw()) };
-    }
-}
-
-/// The core's request to restore the display, passed to [`ClientHandler::restore`].
-///
-/// Only the core's callback makes one, so only it can force a client to take the display from
-/// a DRM master: no client can override a compositor at any other time.
-pub struct RestoreRequest {
-    force: bool,
-}
-
-impl RestoreRequest {
-    /// Whether the core asked the client to restore even if a DRM master exists.
-    pub fn is_forced(&self) -> bool {
-        self.force
-    }
-}
-
-/// A client's membership of its device's client list; dropping it takes the client off
-/// (`drm_client_unregister()`, patch 0007), so that a boot splash or a test that ends before
-/// its device goes gets no more callbacks.
-///
-/// # Invariants
-///
-/// `list_reference` is what `Arc::into_raw()` returned for the list's reference to `client`.
-pub struct Registration {
-    client: Arc<Client>,
-    list_reference: *const Client,
-}
-
-// SAFETY: `list_reference` is only used to give the list's reference back, which any thread may
-// do: `Client` is `Send` and `Sync`.
-unsafe impl Send for Registration {}
-
-// SAFETY: `&Registration` only reads the client's atomic state.
-unsafe impl Sync for Registration {}
-
-impl Registration {
-    /// The registered client.
-    pub fn client(&self) -> &Arc<Client> {
-        &self.client
-    }
-
-    /// Whether the client is still on the list (the device was not unregistered meanwhile).
-    pub fn is_registered(&self) -> bool {
-        self.client.registered.load(Ordering::Acquire)
-    }
-}
-
-impl Drop for Registration {
-    fn drop(&mut self) {
-        let client = &self.client;
-        // Off the list for good (the device was unregistered): nothing to do, and the list
-        // mutex may be held by this very thread, in a handler's unregister callback.
-        if !client.registered.load(Ordering::Acquire) {
-            return;
-        }
-        // SAFETY: `raw` was initialised by `drm_client_init()`; the call takes the client list
-        // mutex, which this thread does not hold: a registered client's registration is not
-        // dropped from a callback (see `ClientHandler`).
-        let taken_off = unsafe { bindings::drm_client_unregister(client.as_raw()) };
-        if taken_off {
-            client.registered.store(false, Ordering::Release);
-            // SAFETY: The list's reference, with the pointer `Arc::into_raw()` gave for it (type
-            // invariant); this call took the client off the list, so the unregister callback,
-            // which gives the reference back otherwise, will not run for it.
-            drop(unsafe { Arc::from_raw(self.list_reference) });
-        }
     }
 }
 

@@ -5,42 +5,28 @@
 //! # Buffer lifetime
 //!
 //! A framebuffer is created from a GEM handle in the client's DRM file, and the handle is
-//! deleted as soon as the framebuffer exists ([`GemHandle`] is a guard that cannot outlive the
-//! creation). This is the rule of the 2023 fix in `drm_client_framebuffer_create()`: a handle
-//! kept in the file holds the GEM object, an exported dma-buf holds the object too, and the
-//! file would then keep the object and its driver pinned by a cycle. After creation the
+//! deleted as soon as the framebuffer exists (`GemHandle`, in [`super::allocator`], is a guard
+//! that cannot outlive the creation). This is the rule of the 2023 fix in
+//! `drm_client_framebuffer_create()`: a handle kept in the file holds the GEM object, an
+//! exported dma-buf holds the object too, and the file would then keep the object and its
+//! driver pinned by a cycle. After creation the
 //! framebuffer references the object, and the dma-buf used for CPU access references it (or,
 //! for vgem buffers, the imported object references the dma-buf); nothing else does.
 //!
 //! C headers: [`include/drm/drm_framebuffer.h`](srctree/include/drm/drm_framebuffer.h),
 //! [`include/drm/drm_prime.h`](srctree/include/drm/drm_prime.h)
 
-use super::{vgem, Client, Device, Format, GemObject, Layout};
+use super::{
+    allocator::{allocate, Allocation, GemHandle},
+    Allocator, Client, Device, Format, Layout,
+};
 use crate::{
     bindings,
     error::{code::*, from_err_ptr, to_result, Result},
     sync::Arc,
-    types::ARef,
     vmap_cache::{Access, CachedVmap, Direction, DmaBuf, Stats, VmapCache},
 };
 use core::ptr::{self, NonNull};
-
-/// Where a framebuffer's memory comes from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Allocator {
-    /// A dumb buffer of the KMS device itself (its `dumb_create`), as
-    /// `drm_client_framebuffer_create()` allocates. On a device with video memory (bochs) the
-    /// buffer moves between video and system memory: the display pins it in video memory while
-    /// it is shown, and each CPU access pins it wherever it is for that access only.
-    Device,
-    /// A shmem buffer on vgem, exported as a dma-buf and imported into the KMS device: the
-    /// display reads the pages the client writes, with no copy between the devices.
-    Vgem,
-    /// [`Allocator::Vgem`] where vgem exists and the device imports its buffers, and
-    /// [`Allocator::Device`] otherwise (vgem not built or not registered: `ENODEV`; a device
-    /// that cannot import, such as bochs: `EOPNOTSUPP`). [`Framebuffer::allocator`] tells which.
-    VgemOrDevice,
-}
 
 /// A framebuffer of a client, and the dma-buf through which the CPU reaches its memory.
 ///
@@ -94,17 +80,7 @@ impl Framebuffer {
                 layout,
             },
             allocator,
-        ) = match allocator {
-            Allocator::Device => (allocate_dumb(client, &packed)?, Allocator::Device),
-            Allocator::Vgem => (allocate_on_vgem(client, packed)?, Allocator::Vgem),
-            Allocator::VgemOrDevice => match allocate_on_vgem(client, packed) {
-                Ok(allocation) => (allocation, Allocator::Vgem),
-                Err(error) if error == ENODEV || error == EOPNOTSUPP => {
-                    (allocate_dumb(client, &packed)?, Allocator::Device)
-                }
-                Err(error) => return Err(error),
-            },
-        };
+        ) = allocate(client, allocator, packed)?;
         // Before the framebuffer, so that nothing can fail once it exists.
         let cache = VmapCache::new(buffer)?;
         let fb = create_framebuffer(client, &handle, &layout)?;
@@ -252,127 +228,6 @@ impl FramebufferVmap {
     }
 }
 
-/// A GEM handle in the client's file, deleted when the guard drops.
-///
-/// # Invariants
-///
-/// `id` is a live handle in `client`'s file.
-struct GemHandle<'a> {
-    client: &'a Client,
-    id: u32,
-}
-
-impl<'a> GemHandle<'a> {
-    /// Creates a handle for `object` in `client`'s file.
-    fn new(client: &'a Client, object: &GemObject) -> Result<Self> {
-        let mut id = 0;
-        // SAFETY: The file and the object are alive; the handle takes its own object reference.
-        to_result(unsafe {
-            bindings::drm_gem_handle_create(client.file(), object.as_raw(), &mut id)
-        })?;
-        // INVARIANT: Created above.
-        Ok(Self { client, id })
-    }
-}
-
-impl Drop for GemHandle<'_> {
-    fn drop(&mut self) {
-        // SAFETY: `id` is a live handle of the file (type invariant). Deleting it cannot fail.
-        let _ = unsafe { bindings::drm_gem_handle_delete(self.client.file(), self.id) };
-    }
-}
-
-/// The buffer of a new framebuffer.
-struct Allocation<'a> {
-    /// The dma-buf for CPU access.
-    buffer: ARef<DmaBuf>,
-    /// The KMS device's GEM object in the client's file, for `fb_create` only.
-    handle: GemHandle<'a>,
-    /// The actual layout (the driver may align the pitch).
-    layout: Layout,
-}
-
-/// Allocates a dumb buffer on the client's device and exports it in-kernel.
-fn allocate_dumb<'a>(client: &'a Client, packed: &Layout) -> Result<Allocation<'a>> {
-    let dev = client.device().as_raw();
-    // SAFETY: The device is alive; its driver is static.
-    let dumb_create = unsafe { (*(*dev).driver).dumb_create }.ok_or(EOPNOTSUPP)?;
-    let bits_per_pixel =
-        u32::try_from(packed.format().bytes_per_pixel() * 8).map_err(|_| EINVAL)?;
-    let mut args = bindings::drm_mode_create_dumb {
-        width: packed.width(),
-        height: packed.height(),
-        bpp: bits_per_pixel,
-        ..Default::default()
-    };
-    // SAFETY: The file and the device are alive. The arguments are what
-    // `drm_mode_create_dumb()` would pass after its checks, which `Layout` has made: non-zero
-    // dimensions and a size that does not overflow.
-    to_result(unsafe { dumb_create(client.file(), dev, &mut args) })?;
-    // INVARIANT: `dumb_create` returned a new handle in the client's file.
-    let handle = GemHandle {
-        client,
-        id: args.handle,
-    };
-    let layout = Layout::with_pitch(
-        packed.width(),
-        packed.height(),
-        packed.format(),
-        usize::try_from(args.pitch).map_err(|_| EINVAL)?,
-    )?;
-    let object = lookup(client, &handle)?;
-    if object.size() < layout.size() {
-        return Err(EINVAL);
-    }
-    Ok(Allocation {
-        buffer: object.export()?,
-        handle,
-        layout,
-    })
-}
-
-/// Allocates a shmem buffer on vgem, exports it in-kernel and imports it into the client's
-/// device.
-fn allocate_on_vgem(client: &Client, layout: Layout) -> Result<Allocation<'_>> {
-    let vgem = vgem::device()?;
-    let buffer = GemObject::new_shmem(&vgem, layout.size())?.export()?;
-    let object = import(client.device(), &buffer)?;
-    let handle = GemHandle::new(client, &object)?;
-    Ok(Allocation {
-        buffer,
-        handle,
-        layout,
-    })
-}
-
-/// The object behind `handle`, with a reference of its own.
-fn lookup(client: &Client, handle: &GemHandle<'_>) -> Result<ARef<GemObject>> {
-    // SAFETY: The file is alive and the handle is live (type invariant of `GemHandle`).
-    let object = unsafe { bindings::drm_gem_object_lookup(client.file(), handle.id) };
-    let object = NonNull::new(object.cast::<GemObject>()).ok_or(ENOENT)?;
-    // SAFETY: The lookup returned a reference, which we take over.
-    Ok(unsafe { ARef::from_raw(object) })
-}
-
-/// Imports `buffer` into `device`, as `drm_gem_prime_fd_to_handle()` does without the file.
-fn import(device: &Device, buffer: &DmaBuf) -> Result<ARef<GemObject>> {
-    let dev = device.as_raw();
-    // SAFETY: The device is alive; its driver is static.
-    let driver = unsafe { &*(*dev).driver };
-    let object = match driver.gem_prime_import {
-        // SAFETY: The device and the dma-buf are alive; the hook takes its own references.
-        Some(import) => unsafe { import(dev, buffer.as_raw()) },
-        None if driver.gem_prime_import_sg_table.is_none() => return Err(EOPNOTSUPP),
-        // SAFETY: As above; the generic import attaches to the dma-buf and keeps a reference.
-        None => unsafe { bindings::drm_gem_prime_import(dev, buffer.as_raw()) },
-    };
-    // `from_err_ptr()` passes a null pointer through: an import returns one on no error path,
-    // but a null is refused rather than trusted.
-    let object = NonNull::new(from_err_ptr(object)?.cast::<GemObject>()).ok_or(ENOMEM)?;
-    // SAFETY: We take over the reference the import returned.
-    Ok(unsafe { ARef::from_raw(object) })
-}
-
 /// Refuses sizes and formats the device cannot scan out, as `drm_internal_framebuffer_create()`
 /// would.
 fn check_scanout(device: &Device, layout: &Layout) -> Result {
@@ -416,7 +271,7 @@ fn create_framebuffer(
         pixel_format: layout.format().fourcc(),
         ..Default::default()
     };
-    command.handles[0] = handle.id;
+    command.handles[0] = handle.id();
     command.pitches[0] = u32::try_from(layout.pitch()).map_err(|_| E2BIG)?;
     // SAFETY: The device and the file are alive, and the handle is live in the file; the
     // driver checks the command against the object and returns a new framebuffer or an error.

@@ -41,21 +41,28 @@
 //! [`include/drm/drm_device.h`](srctree/include/drm/drm_device.h),
 //! [`include/drm/drm_gem.h`](srctree/include/drm/drm_gem.h)
 
+mod allocator;
 mod client;
 mod device;
 mod double_buffer;
 mod framebuffer;
 mod gem;
+mod handler;
+mod import;
 mod layout;
 mod modeset;
+mod registration;
 #[cfg(CONFIG_DRM_VMAP_CLIENT_KUNIT_TEST)]
 pub mod testing;
 pub mod vgem;
 
-pub use client::{Client, ClientHandler, Registration, RestoreRequest};
+pub use allocator::Allocator;
+pub use client::Client;
 pub use device::{Device, DeviceSection};
 pub use double_buffer::DoubleBuffer;
-pub use framebuffer::{Allocator, Framebuffer, FramebufferVmap};
+pub use framebuffer::{Framebuffer, FramebufferVmap};
 pub use gem::{GemObject, MAX_BUFFER_SIZE};
+pub use handler::{ClientHandler, RestoreRequest};
 pub use layout::{Format, Layout};
 pub use modeset::Output;
+pub use registration::Registration;
