@@ -23,6 +23,7 @@ use crate::{
         lock::{mutex::MutexBackend, Guard},
         Arc, Mutex,
     },
+    time::{msecs_to_jiffies, Jiffies},
     types::ARef,
 };
 
@@ -92,11 +93,10 @@ impl State {
 
 /// A cached kernel mapping of a dma-buf, shared by the users of the buffer.
 ///
-/// Every rule of the protocol is checked at run time here, and misuse returns an errno: an
-/// access without a declared user (`EINVAL`), a nested access by the same task (`EBUSY`),
-/// withdrawing the last user while accesses are open (`EBUSY`), withdrawing a user that was never
-/// declared (`EINVAL`). [`CachedVmap`](super::CachedVmap) is the handle that makes those mistakes
-/// fail to compile instead.
+/// Users reach it only through [`CachedVmap`](super::CachedVmap) handles, whose types make
+/// misuse of the protocol fail to compile; the run-time protocol (`vmap`, `begin_access`,
+/// `vunmap_cached`) is crate-private. Its checks remain as a second line: a nested access by
+/// one task through two handles fails with `EBUSY`.
 ///
 /// The policy follows from the buffer's exporter, found when the cache is created: a buffer that
 /// stays where it is mapped keeps one mapping from the first access to the last user (no lock
@@ -119,7 +119,7 @@ impl State {
 #[pin_data(PinnedDrop)]
 pub struct VmapCache {
     buf: ARef<DmaBuf>,
-    fence_timeout_jiffies: usize,
+    fence_timeout_jiffies: Jiffies,
     movable: Option<Movable>,
     #[pin]
     state: Mutex<State>,
@@ -131,7 +131,7 @@ pub struct VmapCache {
 /// that an access holds elsewhere would keep it from moving there, so a commit of a movable
 /// buffer runs with no access open and none beginning. For a buffer that stays in place the
 /// guard holds nothing.
-pub struct ScanoutGuard<'a> {
+pub(crate) struct ScanoutGuard<'a> {
     _state: Option<Guard<'a, State, MutexBackend>>,
 }
 
@@ -143,9 +143,7 @@ impl VmapCache {
 
     /// A cache for `buf` with nothing mapped yet.
     pub fn with_config(buf: ARef<DmaBuf>, config: CacheConfig) -> Result<Arc<Self>> {
-        // SAFETY: `msecs_to_jiffies()` only converts a number.
-        let fence_timeout_jiffies =
-            unsafe { bindings::__msecs_to_jiffies(config.fence_timeout_ms) };
+        let fence_timeout_jiffies = msecs_to_jiffies(config.fence_timeout_ms);
         let movable = Movable::for_buffer(&buf)?;
         // INVARIANT: `movable` follows from the exporter, and nothing is mapped yet.
         Arc::pin_init(
@@ -197,7 +195,7 @@ impl VmapCache {
     ///
     /// Fails with `EBUSY` if a movable buffer has an access open: the commit could not move
     /// the buffer where the display needs it.
-    pub fn hold_for_scanout(&self) -> Result<ScanoutGuard<'_>> {
+    pub(crate) fn hold_for_scanout(&self) -> Result<ScanoutGuard<'_>> {
         if self.movable.is_none() {
             return Ok(ScanoutGuard { _state: None });
         }
@@ -211,7 +209,7 @@ impl VmapCache {
     }
 
     /// Declares a user that will map the buffer. Maps nothing yet.
-    pub fn vmap(&self) -> Result {
+    pub(crate) fn vmap(&self) -> Result {
         let mut state = self.state.lock();
         state.counters.users = state.counters.users.checked_add(1).ok_or(ERANGE)?;
         Ok(())
@@ -221,7 +219,7 @@ impl VmapCache {
     ///
     /// Fails with `EINVAL` if no user is declared, and with `EBUSY` (changing nothing) if this is
     /// the last user and accesses are still open.
-    pub fn vunmap_cached(&self) -> Result {
+    pub(crate) fn vunmap_cached(&self) -> Result {
         let mut state = self.state.lock();
         match state.counters.users {
             0 => return Err(EINVAL),
@@ -252,7 +250,7 @@ impl VmapCache {
     /// - the exporter's error if pinning or mapping fails.
     ///
     /// [`MAX_CONCURRENT_ACCESSES`]: super::MAX_CONCURRENT_ACCESSES
-    pub fn begin_access(&self, direction: Direction) -> Result<Access<'_>> {
+    pub(crate) fn begin_access(&self, direction: Direction) -> Result<Access<'_>> {
         let (map, generation) = self.open_access()?;
         let ready = self
             .wait_for_fences(direction)

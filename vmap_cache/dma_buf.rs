@@ -8,6 +8,7 @@ use super::{Direction, Mapping};
 use crate::{
     bindings,
     error::{code::*, to_result, Error, Result},
+    time::Jiffies,
     types::{ARef, AlwaysRefCounted, Opaque},
 };
 use core::ptr::NonNull;
@@ -117,7 +118,7 @@ impl DmaBuf {
     /// wait for. Interruptible.
     ///
     /// Fails with `ETIMEDOUT` if they did not signal in time and `ERESTARTSYS` on a signal.
-    pub(crate) fn wait_fences(&self, direction: Direction, timeout_jiffies: usize) -> Result {
+    pub(crate) fn wait_fences(&self, direction: Direction, timeout_jiffies: Jiffies) -> Result {
         // SAFETY: The dma-buf, and so its reservation object, is alive. No lock is held; the
         // wait takes what it needs.
         let left = unsafe {

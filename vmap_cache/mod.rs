@@ -37,7 +37,7 @@ mod stats;
 
 pub use access::Access;
 pub use accessors::MAX_CONCURRENT_ACCESSES;
-pub use cache::{CacheConfig, Invalidation, ScanoutGuard, VmapCache, DEFAULT_FENCE_TIMEOUT_MS};
+pub use cache::{CacheConfig, Invalidation, VmapCache, DEFAULT_FENCE_TIMEOUT_MS};
 pub use cached_vmap::CachedVmap;
 pub use direction::Direction;
 #[cfg(CONFIG_DRM_VMAP_CLIENT_KUNIT_TEST)]

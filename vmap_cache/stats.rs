@@ -23,7 +23,7 @@ pub struct Stats {
     pub failed_accesses: u64,
     /// Accesses open right now.
     pub open_accesses: u32,
-    /// Users that declared intent ([`VmapCache::vmap`](super::VmapCache::vmap)) and have not
+    /// Users that declared intent (a [`CachedVmap`](super::CachedVmap) each) and have not
     /// withdrawn it.
     pub users: u32,
     /// The generation of the current mapping: bumped by every new mapping, 0 before the first.
