@@ -26,7 +26,8 @@ use kernel::{
     ktest_assert, ktest_assert_eq, ktest_assert_err, ktest_suite, new_mutex, pr_err, pr_info,
     prelude::{pin_data, pin_init},
     sync::{Arc, ArcBorrow, Mutex},
-    vmap_cache::{Direction, ManualFence},
+    time::Ktime,
+    vmap_cache::{Direction, ManualFence, DEFAULT_FENCE_TIMEOUT_MS},
 };
 
 const VKMS: &[u8] = b"vkms";
@@ -146,6 +147,20 @@ fn cirrus_shows(device: &Device, layout: &Layout, (x, y): (u32, u32), seed: usiz
         .iter()
         .enumerate()
         .all(|(i, byte)| *byte == pattern_byte(fb_offset + i, seed)))
+}
+
+/// Runs `f` and returns its result with how long it took, in milliseconds.
+fn timed_ms<T>(f: impl FnOnce() -> T) -> (T, i64) {
+    let started = Ktime::ktime_get();
+    let result = f();
+    (result, (Ktime::ktime_get() - started).to_ms())
+}
+
+/// Whether a wait of `ms` milliseconds gave up after the default fence timeout (2 s, less a
+/// jiffy of rounding), and not much later.
+fn within_fence_timeout(ms: i64) -> bool {
+    let timeout = i64::from(DEFAULT_FENCE_TIMEOUT_MS);
+    (timeout - 10..timeout + 1000).contains(&ms)
 }
 
 fn devices_without_modesetting_are_refused(test: &Test) -> CaseResult {
@@ -373,7 +388,9 @@ fn damage_flush_copies_only_the_rectangle(test: &Test) -> CaseResult {
         // The copy waits for the buffer's writers, in time.
         let writer = ManualFence::new()?;
         writer.attach_as_writer(fb.dma_buf())?;
-        ktest_assert_err!(test, fb.flush_all(), ETIMEDOUT);
+        let waited = timed_ms(|| fb.flush_all());
+        ktest_assert_err!(test, waited.0, ETIMEDOUT);
+        ktest_assert!(test, within_fence_timeout(waited.1));
         ktest_assert!(test, cirrus_shows(device, &layout, (0, 0), 1)?);
         writer.signal();
         fb.flush_all()?;
@@ -387,7 +404,9 @@ fn unsignalled_writers_fail_a_flip_in_time(test: &Test) -> CaseResult {
         // Another device is still writing the buffer, and its fence never signals.
         let writer = ManualFence::new()?;
         writer.attach_as_writer(fb.dma_buf())?;
-        ktest_assert_err!(test, client.show(fb), ETIMEDOUT);
+        let waited = timed_ms(|| client.show(fb));
+        ktest_assert_err!(test, waited.0, ETIMEDOUT);
+        ktest_assert!(test, within_fence_timeout(waited.1));
         ktest_assert!(test, testing::scanned_out_id(device) != fb.id());
         writer.signal();
         ktest_assert_eq!(test, client.show(fb)?, 1);
@@ -395,7 +414,9 @@ fn unsignalled_writers_fail_a_flip_in_time(test: &Test) -> CaseResult {
         // A restore commits the shown buffer again, and waits the same way.
         let writer = ManualFence::new()?;
         writer.attach_as_writer(fb.dma_buf())?;
-        ktest_assert_err!(test, client.restore_display(), ETIMEDOUT);
+        let waited = timed_ms(|| client.restore_display());
+        ktest_assert_err!(test, waited.0, ETIMEDOUT);
+        ktest_assert!(test, within_fence_timeout(waited.1));
         writer.signal();
         client.restore_display()?;
         Ok(())

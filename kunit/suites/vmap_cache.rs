@@ -12,6 +12,7 @@ use kernel::{
     ktest::{CaseResult, Test},
     ktest_assert, ktest_assert_eq, ktest_assert_err, ktest_suite,
     sync::Arc,
+    time::Ktime,
     vmap_cache::{CacheConfig, CachedVmap, Direction, Invalidation, ManualFence, VmapCache},
 };
 
@@ -165,11 +166,16 @@ fn unsignalled_fence_times_out(test: &Test) -> CaseResult {
         let mut user = CachedVmap::new(cache.clone())?;
         let fence = ManualFence::new()?;
         fence.attach_as_writer(cache.buffer())?;
+        let started = Ktime::ktime_get();
         ktest_assert_err!(
             test,
             user.begin_access(Direction::Read).map(drop),
             ETIMEDOUT
         );
+        // The wait is bounded by the timeout, not just failing: at least 100 ms (less one
+        // jiffy of rounding), and well under a second.
+        let waited_ms = (Ktime::ktime_get() - started).to_ms();
+        ktest_assert!(test, (90..1000).contains(&waited_ms));
         let stats = cache.stats();
         ktest_assert_eq!(test, (stats.failed_accesses, stats.open_accesses), (1, 0));
         fence.signal();
@@ -188,9 +194,18 @@ const INVALIDATIONS: u32 = 20;
 /// The invalidator gives up after this many jiffies of waiting (tens of seconds).
 const INVALIDATOR_PATIENCE: u32 = 10_000;
 
-/// One worker: write a counter into its region in every access and read it back.
+/// Where worker `index` writes its counter.
+fn slot(index: usize) -> usize {
+    index * (BUFFER_SIZE / WORKERS)
+}
+
+/// One worker: in every access, write a new value of its counter into its own slot and read
+/// every slot back. Its own slot must hold what it just wrote, and no other worker's counter
+/// may go backwards between two of its reads: a write lost to a remap, or a read of a stale
+/// mapping, shows as one or the other.
 fn worker(cache: &Arc<VmapCache>, team: &Team, index: usize) -> Tally {
-    let offset = index * (BUFFER_SIZE / WORKERS);
+    let offset = slot(index);
+    let mut seen = [0u32; WORKERS];
     let mut tally = Tally::default();
     let mut user = match team.join_as_user(cache) {
         Ok(user) => user,
@@ -211,14 +226,26 @@ fn worker(cache: &Arc<VmapCache>, team: &Team, index: usize) -> Tally {
             }
         };
         let mut memory = access.memory();
-        let mut back = [0u8; 4];
-        let checked = memory
-            .write(offset, &round.to_le_bytes())
-            .and_then(|()| memory.read(offset, &mut back));
-        match checked {
-            Err(error) => tally.failed(error),
-            Ok(()) if u32::from_le_bytes(back) != round => tally.bad_reads += 1,
-            Ok(()) => {}
+        if let Err(error) = memory.write(offset, &round.to_le_bytes()) {
+            tally.failed(error);
+            continue;
+        }
+        for (other, last) in seen.iter_mut().enumerate() {
+            let mut value = [0u8; 4];
+            if let Err(error) = memory.read(slot(other), &mut value) {
+                tally.failed(error);
+                continue;
+            }
+            let value = u32::from_le_bytes(value);
+            let lost = if other == index {
+                value != round
+            } else {
+                value < *last
+            };
+            if lost {
+                tally.bad_reads += 1;
+            }
+            *last = value;
         }
     }
     tally

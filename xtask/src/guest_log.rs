@@ -23,6 +23,8 @@ const REPORT_STARTS: &[(&str, &str)] = &[
     ("panicked at", "Rust panic"),
     ("Call Trace:", "stack trace"),
     ("unreferenced object", "kmemleak report"),
+    ("memory leak detector disabled", "kmemleak disabled itself"),
+    ("*ERROR*", "DRM error"),
 ];
 
 /// How many lines of a report are shown.

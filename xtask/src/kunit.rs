@@ -25,12 +25,25 @@ impl Summary {
     }
 }
 
-/// Parses the guest log with `kunit.py parse`, shows its report, and returns the counts.
-pub fn parse_log(tree: &Path, log: &Path) -> Result<Summary> {
+/// One case's result, as `kunit.py` read it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CaseStatus {
+    pub suite: String,
+    pub case: String,
+    /// `PASS`, `FAIL`, `SKIP`, ...
+    pub status: String,
+}
+
+/// Parses the guest log with `kunit.py parse`, shows its report, and returns the counts and
+/// every case's result.
+pub fn parse_log(tree: &Path, log: &Path) -> Result<(Summary, Vec<CaseStatus>)> {
     let script = tree.join("tools/testing/kunit/kunit.py");
+    let json = log.with_extension("kunit.json");
+    let _ = std::fs::remove_file(&json);
     let out = Command::new("python3")
         .arg(&script)
         .arg("parse")
+        .arg(format!("--json={}", json.display()))
         .arg(log)
         .output()
         .with_context(|| format!("cannot run {}", script.display()))?;
@@ -44,7 +57,81 @@ pub fn parse_log(tree: &Path, log: &Path) -> Result<Summary> {
             out.status
         );
     }
-    Ok(summary)
+    let cases = case_statuses(
+        &std::fs::read_to_string(&json)
+            .with_context(|| format!("kunit.py wrote no results to {}", json.display()))?,
+    )?;
+    Ok((summary, cases))
+}
+
+/// The cases in `kunit.py`'s JSON results (suites are its `sub_groups`).
+pub fn case_statuses(json: &str) -> Result<Vec<CaseStatus>> {
+    #[derive(serde::Deserialize)]
+    struct Group {
+        name: String,
+        #[serde(default)]
+        sub_groups: Vec<Group>,
+        #[serde(default)]
+        test_cases: Vec<Case>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Case {
+        name: String,
+        status: String,
+    }
+    fn collect(group: &Group, cases: &mut Vec<CaseStatus>) {
+        for case in &group.test_cases {
+            cases.push(CaseStatus {
+                suite: group.name.clone(),
+                case: case.name.clone(),
+                status: case.status.clone(),
+            });
+        }
+        for sub in &group.sub_groups {
+            collect(sub, cases);
+        }
+    }
+    let root: Group = serde_json::from_str(json).context("kunit.py's JSON results")?;
+    let mut cases = Vec::new();
+    collect(&root, &mut cases);
+    Ok(cases)
+}
+
+/// Checks the run against the expected list (`suite case` lines; `#` comments): every expected
+/// case of a suite that `filter` selects must have passed, and no case may be missing from the
+/// list. Returns one line per problem.
+pub fn unexpected(
+    expected: &str,
+    cases: &[CaseStatus],
+    filter: Option<&str>,
+) -> Result<Vec<String>> {
+    let pattern = glob::Pattern::new(filter.unwrap_or("*"))
+        .with_context(|| format!("--filter {filter:?} is not a glob"))?;
+    let listed: Vec<(&str, &str)> = expected
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .filter_map(|line| line.split_once(' '))
+        .collect();
+    let mut problems = Vec::new();
+    for &(suite, case) in listed.iter().filter(|(suite, _)| pattern.matches(suite)) {
+        match cases.iter().find(|c| c.suite == suite && c.case == case) {
+            None => problems.push(format!("{suite} {case}: expected, but it did not run")),
+            Some(c) if c.status != "PASS" => {
+                problems.push(format!("{suite} {case}: {} (expected to pass)", c.status))
+            }
+            Some(_) => {}
+        }
+    }
+    for c in cases {
+        if !listed.contains(&(c.suite.as_str(), c.case.as_str())) {
+            problems.push(format!(
+                "{} {}: ran, but is not in kunit/expected-cases.txt",
+                c.suite, c.case
+            ));
+        }
+    }
+    Ok(problems)
 }
 
 /// Reads `Ran 5 tests: passed: 4, failed: 1` (the last such line).
@@ -119,5 +206,66 @@ mod tests {
     #[test]
     fn colours_are_removed() {
         assert_eq!(strip_ansi("\x1b[1;32mPASSED\x1b[0m x"), "PASSED x");
+    }
+}
+
+#[cfg(test)]
+mod expected_tests {
+    use super::*;
+
+    fn case(suite: &str, case: &str, status: &str) -> CaseStatus {
+        CaseStatus {
+            suite: suite.into(),
+            case: case.into(),
+            status: status.into(),
+        }
+    }
+
+    const LIST: &str = "# comment\nsuite_a one\nsuite_a two\nsuite_b three\n";
+
+    #[test]
+    fn a_complete_passing_run_matches() {
+        let run = [
+            case("suite_a", "one", "PASS"),
+            case("suite_a", "two", "PASS"),
+            case("suite_b", "three", "PASS"),
+        ];
+        assert!(unexpected(LIST, &run, None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn missing_skipped_and_unlisted_cases_are_problems() {
+        let run = [
+            case("suite_a", "one", "SKIPPED"),
+            case("suite_b", "three", "PASS"),
+            case("suite_b", "four", "PASS"),
+        ];
+        let problems = unexpected(LIST, &run, None).unwrap();
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(problems[0].starts_with("suite_a one: SKIPPED"));
+        assert!(problems[1].starts_with("suite_a two: expected, but it did not run"));
+        assert!(problems[2].starts_with("suite_b four: ran, but is not in"));
+    }
+
+    #[test]
+    fn a_filter_only_expects_the_suites_it_selects() {
+        let run = [case("suite_b", "three", "PASS")];
+        assert!(unexpected(LIST, &run, Some("suite_b*")).unwrap().is_empty());
+        assert_eq!(unexpected(LIST, &run, None).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn kunit_py_json_is_read_with_its_suites() {
+        let json = r#"{"name": "KUnit Test Group", "test_cases": [], "sub_groups": [
+            {"name": "suite_a", "sub_groups": [], "test_cases": [
+                {"name": "one", "status": "PASS"}, {"name": "two", "status": "SKIP"}]}]}"#;
+        let cases = case_statuses(json).unwrap();
+        assert_eq!(
+            cases,
+            [
+                case("suite_a", "one", "PASS"),
+                case("suite_a", "two", "SKIP")
+            ]
+        );
     }
 }

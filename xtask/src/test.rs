@@ -7,7 +7,7 @@
 use crate::paths::{Flavour, Paths};
 use crate::qemu::{self, Guest};
 use crate::{build, command, guest_log, initramfs, kunit, lint, setup};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -45,7 +45,7 @@ pub fn run(paths: &Paths, options: &Options) -> Result<()> {
         lint::all(paths, flavour)?;
     }
     kunit::check_available(&paths.tree())?;
-    let summary = run_suites(paths, options, flavour, &kernel)?;
+    let (summary, problems) = run_suites(paths, options, flavour, &kernel)?;
     eprintln!(
         "test: {} KUnit cases ran; finished in {}",
         summary.total(),
@@ -60,6 +60,12 @@ pub fn run(paths: &Paths, options: &Options) -> Result<()> {
     if !summary.is_success() {
         bail!("KUnit reported failures: {summary:?}");
     }
+    if !problems.is_empty() {
+        bail!(
+            "the run does not match kunit/expected-cases.txt:\n  {}",
+            problems.join("\n  ")
+        );
+    }
     Ok(())
 }
 
@@ -68,7 +74,7 @@ fn run_suites(
     options: &Options,
     flavour: Flavour,
     kernel: &std::path::Path,
-) -> Result<kunit::Summary> {
+) -> Result<(kunit::Summary, Vec<String>)> {
     let output = paths.output();
     let image = initramfs::create(&paths.build(flavour), &output.join("initramfs"))?;
     let log = output.join("guest-test.log");
@@ -96,9 +102,13 @@ fn run_suites(
         command::format_duration(started.elapsed()),
         log.display()
     );
-    let summary = kunit::parse_log(&paths.tree(), &log)?;
+    let (summary, cases) = kunit::parse_log(&paths.tree(), &log)?;
     check_guest_log(&console, flavour)?;
-    Ok(summary)
+    let expected_list = paths.repo.join("kunit/expected-cases.txt");
+    let expected = std::fs::read_to_string(&expected_list)
+        .with_context(|| format!("cannot read {}", expected_list.display()))?;
+    let problems = kunit::unexpected(&expected, &cases, options.filter.as_deref())?;
+    Ok((summary, problems))
 }
 
 /// Fails on any report in the guest log, and on a missing kmemleak scan in a debug run.
