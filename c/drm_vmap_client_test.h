@@ -62,6 +62,7 @@ void drm_vmap_client_test_movable_state(struct dma_buf *dmabuf,
 int drm_vmap_client_test_fb_place(struct drm_framebuffer *fb, bool in_vram);
 void drm_vmap_client_test_hide_vgem(bool hidden);
 bool drm_vmap_client_test_vgem_hidden(void);
+bool drm_vmap_client_test_fail_on_purpose(void);
 
 /* Baselines of the benchmark suite (kunit/suites/bench_baselines.c). */
 struct drm_client_dev;

@@ -417,3 +417,9 @@ impl Drop for VgemHidden {
         unsafe { bindings::drm_vmap_client_test_hide_vgem(false) };
     }
 }
+
+/// Whether the harness's self-check asked for a failure (`drm_vmap_client_fail_on_purpose=1`).
+pub fn fail_on_purpose() -> bool {
+    // SAFETY: The fixture only reads a parameter set at boot.
+    unsafe { bindings::drm_vmap_client_test_fail_on_purpose() }
+}

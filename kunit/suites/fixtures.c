@@ -418,3 +418,20 @@ bool drm_vmap_client_test_vgem_hidden(void)
 {
 	return READ_ONCE(vgem_hidden);
 }
+
+/*
+ * drm_vmap_client_fail_on_purpose=1 on the kernel command line: the harness's
+ * self-check boots with it to see its deliberately failing case fail.
+ */
+static bool fail_on_purpose;
+core_param(drm_vmap_client_fail_on_purpose, fail_on_purpose, bool, 0444);
+
+/**
+ * drm_vmap_client_test_fail_on_purpose - whether a case should fail on purpose
+ *
+ * Returns: the drm_vmap_client_fail_on_purpose= parameter.
+ */
+bool drm_vmap_client_test_fail_on_purpose(void)
+{
+	return fail_on_purpose;
+}

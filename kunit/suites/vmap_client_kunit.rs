@@ -9,6 +9,7 @@ mod bench;
 mod client;
 mod common;
 mod dma_buf_vmap;
+mod harness;
 mod layout;
 mod movable;
 mod pattern;

@@ -98,7 +98,7 @@ pub fn run(paths: &Paths, options: &Options) -> Result<()> {
                 Ok(false)
             },
         )?;
-        let (summary, _) = kunit::parse_log(&paths.tree(), &log)?;
+        let (summary, _) = kunit::parse_log(&paths.tree(), &log, true)?;
         guest_log::fail_on_reports(&console)?;
         if !summary.is_success() {
             bail!(

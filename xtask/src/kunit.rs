@@ -34,9 +34,9 @@ pub struct CaseStatus {
     pub status: String,
 }
 
-/// Parses the guest log with `kunit.py parse`, shows its report, and returns the counts and
-/// every case's result.
-pub fn parse_log(tree: &Path, log: &Path) -> Result<(Summary, Vec<CaseStatus>)> {
+/// Parses the guest log with `kunit.py parse`, shows its report if `show`, and returns the
+/// counts and every case's result.
+pub fn parse_log(tree: &Path, log: &Path, show: bool) -> Result<(Summary, Vec<CaseStatus>)> {
     let script = tree.join("tools/testing/kunit/kunit.py");
     let json = log.with_extension("kunit.json");
     let _ = std::fs::remove_file(&json);
@@ -48,8 +48,10 @@ pub fn parse_log(tree: &Path, log: &Path) -> Result<(Summary, Vec<CaseStatus>)> 
         .output()
         .with_context(|| format!("cannot run {}", script.display()))?;
     let report = strip_ansi(&String::from_utf8_lossy(&out.stdout));
-    print!("{report}");
-    eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    if show {
+        print!("{report}");
+        eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    }
     let summary = summary(&report).context("kunit.py printed no summary: did the suites run?")?;
     if !out.status.success() && summary.is_success() {
         bail!(

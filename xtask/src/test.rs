@@ -66,6 +66,9 @@ pub fn run(paths: &Paths, options: &Options) -> Result<()> {
             problems.join("\n  ")
         );
     }
+    if options.filter.is_none() {
+        self_check(paths, options, flavour, &kernel)?;
+    }
     Ok(())
 }
 
@@ -102,13 +105,56 @@ fn run_suites(
         command::format_duration(started.elapsed()),
         log.display()
     );
-    let (summary, cases) = kunit::parse_log(&paths.tree(), &log)?;
+    let (summary, cases) = kunit::parse_log(&paths.tree(), &log, true)?;
     check_guest_log(&console, flavour)?;
     let expected_list = paths.repo.join("kunit/expected-cases.txt");
     let expected = std::fs::read_to_string(&expected_list)
         .with_context(|| format!("cannot read {}", expected_list.display()))?;
     let problems = kunit::unexpected(&expected, &cases, options.filter.as_deref())?;
     Ok((summary, problems))
+}
+
+/// The harness's own test: boots once more with `drm_vmap_client_fail_on_purpose=1`, under
+/// which the suite `drm_vmap_client_harness` fails its one case, and fails unless the harness
+/// sees exactly that failure.
+fn self_check(
+    paths: &Paths,
+    options: &Options,
+    flavour: Flavour,
+    kernel: &std::path::Path,
+) -> Result<()> {
+    let output = paths.output();
+    let image = initramfs::create(&paths.build(flavour), &output.join("initramfs"))?;
+    let log = output.join("guest-self-check.log");
+    eprintln!("test: self-check: booting with a case that fails on purpose");
+    qemu::boot(
+        &Guest {
+            kernel,
+            initramfs: &image,
+            parameters: "kunit.enable=1 kunit.filter_glob=drm_vmap_client_harness \
+                         drm_vmap_client_fail_on_purpose=1",
+            init_mode: "test",
+            log: &log,
+            timeout: Duration::from_secs(options.timeout),
+            cpus: 2,
+            verbose: false,
+        },
+        &mut |_, _| Ok(false),
+    )?;
+    let (summary, cases) = kunit::parse_log(&paths.tree(), &log, false)?;
+    let failed_on_purpose = cases.len() == 1
+        && cases[0].case == "fails_when_told_to"
+        && cases[0].status != "PASS"
+        && summary.failed == 1;
+    if !failed_on_purpose {
+        bail!(
+            "self-check: the case that fails on purpose was not reported as failing \
+             ({summary:?}); the harness cannot be trusted, see {}",
+            log.display()
+        );
+    }
+    eprintln!("test: self-check: the deliberate failure was reported as one");
+    Ok(())
 }
 
 /// Fails on any report in the guest log, and on a missing kmemleak scan in a debug run.
