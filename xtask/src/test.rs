@@ -46,17 +46,27 @@ pub fn run(paths: &Paths, options: &Options) -> Result<()> {
     }
     kunit::check_available(&paths.tree())?;
     let (summary, problems) = run_suites(paths, options, flavour, &kernel)?;
+    let verdict = judge(&summary, &problems);
+    if verdict.is_ok() && options.filter.is_none() {
+        self_check(paths, options, flavour, &kernel)?;
+    }
     eprintln!(
         "test: {} KUnit cases ran; finished in {}",
         summary.total(),
         command::format_duration(start.elapsed())
     );
+    // Last, so that the run's closing line is the count.
     println!(
         "kunit: {} passed, {} failed, {} skipped",
         summary.passed,
         summary.failed + summary.crashed,
         summary.skipped
     );
+    verdict
+}
+
+/// Fails on a failed case, and on a run that does not match the expected list.
+fn judge(summary: &kunit::Summary, problems: &[String]) -> Result<()> {
     if !summary.is_success() {
         bail!("KUnit reported failures: {summary:?}");
     }
@@ -65,9 +75,6 @@ pub fn run(paths: &Paths, options: &Options) -> Result<()> {
             "the run does not match kunit/expected-cases.txt:\n  {}",
             problems.join("\n  ")
         );
-    }
-    if options.filter.is_none() {
-        self_check(paths, options, flavour, &kernel)?;
     }
     Ok(())
 }
