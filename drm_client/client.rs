@@ -241,10 +241,10 @@ impl Client {
         client.handler.unregister(client);
         // SAFETY: `raw` is a client's field (the core calls registered clients only).
         let list_reference = unsafe { Self::containing(raw) };
-        // SAFETY: The reference leaked by `register()` for the list, which no longer has the
-        // client; the pointer comes from `raw`, as `Arc::into_raw()` gave it, not from the
-        // shared reference used above. If it is the last one, the client is released here, as
-        // the C API expects of an unregister callback.
+        // If the list's reference is the last one, the client is released here, as the C API
+        // expects of an unregister callback.
+        // SAFETY: The reference `register()` leaked for the list, which no longer has the
+        // client; the pointer is the one `Arc::into_raw()` gave, derived from `raw`.
         drop(unsafe { Arc::from_raw(list_reference) });
     }
 
@@ -354,11 +354,10 @@ impl Client {
             return Err(ENOENT);
         }
         let raw = self.as_raw();
-        // SAFETY: The client is initialised; both commit functions take the modeset locks they
-        // need. `drm_client_modeset_commit_locked()` expects the caller to hold the internal
-        // DRM master lock, which a forced restore does not take on purpose: it races a master
-        // that may still exist, as `drm_fb_helper_restore_fbdev_mode_unlocked()` does for a
-        // forced restore.
+        // `drm_client_modeset_commit_locked()` expects the caller to hold the internal DRM
+        // master lock, which a forced restore does not take on purpose: it races a master that
+        // may still exist, as `drm_fb_helper_restore_fbdev_mode_unlocked()` does.
+        // SAFETY: The client is initialised; both commit functions take the modeset locks.
         to_result(unsafe {
             if force {
                 bindings::drm_client_modeset_commit_locked(raw)

@@ -39,12 +39,7 @@ unsafe extern "C" fn move_notify(attach: *mut bindings::dma_buf_attachment) {
     let dropped = unsafe {
         cell.with(|state| {
             state.moved |= state.map.is_some();
-            if state.pinned > 0 {
-                state.stale = state.map.is_some();
-                None
-            } else {
-                state.map.take()
-            }
+            state.give_up()
         })
     };
     if let Some(mut map) = dropped {

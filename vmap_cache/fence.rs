@@ -8,7 +8,7 @@
 //!
 //! C header: [`include/linux/dma-fence.h`](srctree/include/linux/dma-fence.h)
 
-use super::DmaBuf;
+use super::{DmaBuf, Reserved};
 use crate::{
     alloc::{flags::GFP_KERNEL, KBox},
     bindings,
@@ -101,25 +101,20 @@ impl ManualFence {
     /// Adds the fence to `buf`'s reservation object as a write: CPU accesses in any direction
     /// wait for it.
     pub fn attach_as_writer(&self, buf: &DmaBuf) -> Result {
+        let _reserved = Reserved::lock(buf)?;
         let resv = buf.resv();
-        // SAFETY: The dma-buf, and so its reservation object, is alive.
-        to_result(unsafe { bindings::dma_resv_lock_interruptible(resv) })?;
-        // SAFETY: This thread holds the reservation lock.
-        let reserved = to_result(unsafe { bindings::dma_resv_reserve_fences(resv, 1) });
-        if reserved.is_ok() {
-            // SAFETY: The lock is held, a slot is reserved, and the fence is alive; the
-            // reservation object takes its own reference.
-            unsafe {
-                bindings::dma_resv_add_fence(
-                    resv,
-                    self.fence.as_ptr(),
-                    bindings::dma_resv_usage_DMA_RESV_USAGE_WRITE,
-                )
-            };
-        }
-        // SAFETY: This thread took the lock above.
-        unsafe { bindings::dma_resv_unlock(resv) };
-        reserved
+        // SAFETY: This thread holds the reservation lock (`_reserved`).
+        to_result(unsafe { bindings::dma_resv_reserve_fences(resv, 1) })?;
+        // SAFETY: The lock is held, a slot is reserved, and the fence is alive; the reservation
+        // object takes its own reference.
+        unsafe {
+            bindings::dma_resv_add_fence(
+                resv,
+                self.fence.as_ptr(),
+                bindings::dma_resv_usage_DMA_RESV_USAGE_WRITE,
+            )
+        };
+        Ok(())
     }
 
     /// Signals the fence; waiters wake up. Signalling twice is harmless.

@@ -39,6 +39,30 @@ pub(super) struct MovableMap {
     pub(super) stale: bool,
 }
 
+impl MovableMap {
+    /// Gives the held mapping up: returns it for the caller to undo now, or, while accesses
+    /// hold the buffer pinned, marks it stale for the last of them to drop.
+    pub(super) fn give_up(&mut self) -> Option<bindings::iosys_map> {
+        if self.pinned > 0 {
+            self.stale = self.map.is_some();
+            None
+        } else {
+            self.map.take()
+        }
+    }
+
+    /// Counts one pinned access as ended; returns the held mapping if it was given up while
+    /// accesses were open and this was the last of them.
+    fn end_one(&mut self) -> Option<bindings::iosys_map> {
+        self.pinned = self.pinned.saturating_sub(1);
+        if self.pinned == 0 && core::mem::take(&mut self.stale) {
+            self.map.take()
+        } else {
+            None
+        }
+    }
+}
+
 /// A [`MovableMap`] protected by the buffer's reservation lock.
 pub(super) struct ResvCell(UnsafeCell<MovableMap>);
 
@@ -148,17 +172,7 @@ impl Movable {
             unsafe { reserved.vunmap(map) };
         }
         // SAFETY: Locked above; the closure only updates the state.
-        let stale = unsafe {
-            self.cell.with(|state| {
-                state.pinned = state.pinned.saturating_sub(1);
-                if state.pinned == 0 && state.stale {
-                    state.stale = false;
-                    state.map.take()
-                } else {
-                    None
-                }
-            })
-        };
+        let stale = unsafe { self.cell.with(MovableMap::end_one) };
         if let (Some(stale), Keeper::Dynamic(_)) = (stale, &self.keeper) {
             // SAFETY: The held mapping, taken out of the state, is ours to undo.
             unsafe { reserved.vunmap(stale) };
@@ -182,11 +196,8 @@ impl Movable {
                     // access counts as a new mapping.
                     state.map = None;
                     (false, open, None)
-                } else if open {
-                    state.stale = had_map;
-                    (had_map, open, None)
                 } else {
-                    (had_map, open, state.map.take())
+                    (had_map, open, state.give_up())
                 }
             })
         };

@@ -303,6 +303,18 @@ int drm_vmap_client_test_rebind(struct device *parent)
 	return ret ? 0 : -ENODEV;
 }
 
+/*
+ * Whether @fb's object is a GEM VRAM object: a TTM buffer object (its mmap is
+ * TTM's) of a device with a VRAM manager.
+ */
+static bool fb_is_vram_object(struct drm_framebuffer *fb)
+{
+	struct drm_gem_object *obj = fb->obj[0];
+
+	return obj->dev->vram_mm && obj->funcs &&
+	       obj->funcs->mmap == drm_gem_ttm_mmap;
+}
+
 /**
  * drm_vmap_client_test_fb_placement - where TTM keeps a framebuffer's object
  * @fb: framebuffer whose object is a TTM buffer object (the VRAM helpers')
@@ -313,12 +325,11 @@ int drm_vmap_client_test_rebind(struct device *parent)
 int drm_vmap_client_test_fb_placement(struct drm_framebuffer *fb,
 				      struct drm_vmap_client_test_placement *placement)
 {
-	struct drm_gem_object *obj = fb->obj[0];
 	struct ttm_buffer_object *bo;
 
-	if (!obj->funcs || obj->funcs->mmap != drm_gem_ttm_mmap)
+	if (!fb_is_vram_object(fb))
 		return -EINVAL;
-	bo = drm_gem_ttm_of_gem(obj);
+	bo = drm_gem_ttm_of_gem(fb->obj[0]);
 	dma_resv_lock(bo->base.resv, NULL);
 	placement->in_vram = bo->resource &&
 			     bo->resource->mem_type == TTM_PL_VRAM;
@@ -378,14 +389,12 @@ void drm_vmap_client_test_vram_filler_free(struct drm_gem_vram_object *gbo)
  */
 int drm_vmap_client_test_fb_place(struct drm_framebuffer *fb, bool in_vram)
 {
-	struct drm_gem_object *obj = fb->obj[0];
 	struct drm_gem_vram_object *gbo;
 	int ret;
 
-	if (!obj->dev->vram_mm || !obj->funcs ||
-	    obj->funcs->mmap != drm_gem_ttm_mmap)
+	if (!fb_is_vram_object(fb))
 		return -EINVAL;
-	gbo = drm_gem_vram_of_gem(obj);
+	gbo = drm_gem_vram_of_gem(fb->obj[0]);
 	if (READ_ONCE(gbo->bo.pin_count))
 		return -EBUSY;
 	ret = drm_gem_vram_pin(gbo, in_vram ? DRM_GEM_VRAM_PL_FLAG_VRAM :

@@ -174,10 +174,16 @@ const ACCESSES_BETWEEN_PAUSES: u64 = 4;
 /// no word of the buffer is the exporter's poison; then rewrites its record.
 fn moving_worker(cache: &Arc<VmapCache>, team: &Team, index: usize) -> Tally {
     let mut tally = Tally::default();
-    let mut user = match team.join_as_user(cache) {
-        Ok(user) => user,
-        Err(error) => {
+    let user = team.join_as_user(cache);
+    let copy = KVec::from_elem(0u8, BUFFER_SIZE, GFP_KERNEL);
+    let (mut user, mut copy) = match (user, copy) {
+        (Ok(user), Ok(copy)) => (user, copy),
+        (Err(error), _) => {
             tally.failed(error);
+            return tally;
+        }
+        (_, Err(error)) => {
+            tally.failed(error.into());
             return tally;
         }
     };
@@ -185,7 +191,7 @@ fn moving_worker(cache: &Arc<VmapCache>, team: &Team, index: usize) -> Tally {
     let mut last: u32 = 0;
     while !team.should_stop() {
         tally.accesses += 1;
-        match check_and_rewrite(&mut user, offset, last) {
+        match check_and_rewrite(&mut user, &mut copy, offset, last) {
             Ok(true) => last = last.wrapping_add(1),
             Ok(false) => {
                 tally.bad_reads += 1;
@@ -200,13 +206,18 @@ fn moving_worker(cache: &Arc<VmapCache>, team: &Team, index: usize) -> Tally {
     tally
 }
 
-/// Checks the record at `offset` for `expected` and the whole buffer for poison, then writes
-/// `expected + 1` into the record, all in one access. Returns whether the checks passed.
-fn check_and_rewrite(user: &mut CachedVmap, offset: usize, expected: u32) -> Result<bool> {
+/// Checks the record at `offset` for `expected` and the whole buffer, copied into `buffer`, for
+/// poison, then writes `expected + 1` into the record, all in one access. Returns whether the
+/// checks passed.
+fn check_and_rewrite(
+    user: &mut CachedVmap,
+    buffer: &mut [u8],
+    offset: usize,
+    expected: u32,
+) -> Result<bool> {
     let mut access = user.begin_access(Direction::ReadWrite)?;
     let mut memory = access.memory();
-    let mut buffer = KVec::from_elem(0u8, BUFFER_SIZE, GFP_KERNEL)?;
-    memory.read(0, &mut buffer)?;
+    memory.read(0, buffer)?;
     let record = buffer
         .get(offset..offset + RECORD_WORDS * 4)
         .ok_or(ERANGE)?;

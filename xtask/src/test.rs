@@ -8,6 +8,7 @@ use crate::paths::{Flavour, Paths};
 use crate::qemu::{self, Guest};
 use crate::{build, command, guest_log, initramfs, kunit, lint, setup};
 use anyhow::{bail, Context, Result};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -45,10 +46,11 @@ pub fn run(paths: &Paths, options: &Options) -> Result<()> {
         lint::all(paths, flavour)?;
     }
     kunit::check_available(&paths.tree())?;
-    let (summary, problems) = run_suites(paths, options, flavour, &kernel)?;
+    let image = initramfs::create(&paths.build(flavour), &paths.output().join("initramfs"))?;
+    let (summary, problems) = run_suites(paths, options, flavour, &kernel, &image)?;
     let verdict = judge(&summary, &problems);
     if verdict.is_ok() && options.filter.is_none() {
-        self_check(paths, options, flavour, &kernel)?;
+        self_check(paths, options, &kernel, &image)?;
     }
     eprintln!(
         "test: {} KUnit cases ran; finished in {}",
@@ -83,27 +85,21 @@ fn run_suites(
     paths: &Paths,
     options: &Options,
     flavour: Flavour,
-    kernel: &std::path::Path,
+    kernel: &Path,
+    image: &Path,
 ) -> Result<(kunit::Summary, Vec<String>)> {
-    let output = paths.output();
-    let image = initramfs::create(&paths.build(flavour), &output.join("initramfs"))?;
-    let log = output.join("guest-test.log");
+    let log = paths.output().join("guest-test.log");
     let mut parameters = String::from("kunit.enable=1");
     if let Some(glob) = &options.filter {
         parameters += &format!(" kunit.filter_glob={glob}");
     }
     eprintln!("test: booting the kernel in QEMU (TCG) to run the KUnit suites");
     let started = Instant::now();
+    let guest = suite_guest(options, kernel, image, &parameters, &log);
     let console = qemu::boot(
         &Guest {
-            kernel,
-            initramfs: &image,
-            parameters: &parameters,
-            init_mode: "test",
-            log: &log,
-            timeout: Duration::from_secs(options.timeout),
-            cpus: 2,
             verbose: options.verbose,
+            ..guest
         },
         &mut |_, _| Ok(false),
     )?;
@@ -124,28 +120,13 @@ fn run_suites(
 /// The harness's own test: boots once more with `drm_vmap_client_fail_on_purpose=1`, under
 /// which the suite `drm_vmap_client_harness` fails its one case, and fails unless the harness
 /// sees exactly that failure.
-fn self_check(
-    paths: &Paths,
-    options: &Options,
-    flavour: Flavour,
-    kernel: &std::path::Path,
-) -> Result<()> {
-    let output = paths.output();
-    let image = initramfs::create(&paths.build(flavour), &output.join("initramfs"))?;
-    let log = output.join("guest-self-check.log");
+fn self_check(paths: &Paths, options: &Options, kernel: &Path, image: &Path) -> Result<()> {
+    let log = paths.output().join("guest-self-check.log");
     eprintln!("test: self-check: booting with a case that fails on purpose");
+    let parameters = "kunit.enable=1 kunit.filter_glob=drm_vmap_client_harness \
+                      drm_vmap_client_fail_on_purpose=1";
     qemu::boot(
-        &Guest {
-            kernel,
-            initramfs: &image,
-            parameters: "kunit.enable=1 kunit.filter_glob=drm_vmap_client_harness \
-                         drm_vmap_client_fail_on_purpose=1",
-            init_mode: "test",
-            log: &log,
-            timeout: Duration::from_secs(options.timeout),
-            cpus: 2,
-            verbose: false,
-        },
+        &suite_guest(options, kernel, image, parameters, &log),
         &mut |_, _| Ok(false),
     )?;
     let (summary, cases) = kunit::parse_log(&paths.tree(), &log, false)?;
@@ -162,6 +143,26 @@ fn self_check(
     }
     eprintln!("test: self-check: the deliberate failure was reported as one");
     Ok(())
+}
+
+/// The guest that runs the suites: TCG, 2 CPUs, `/init` in test mode, console not echoed.
+fn suite_guest<'a>(
+    options: &Options,
+    kernel: &'a Path,
+    image: &'a Path,
+    parameters: &'a str,
+    log: &'a Path,
+) -> Guest<'a> {
+    Guest {
+        kernel,
+        initramfs: image,
+        parameters,
+        init_mode: "test",
+        log,
+        timeout: Duration::from_secs(options.timeout),
+        cpus: 2,
+        verbose: false,
+    }
 }
 
 /// Fails on any report in the guest log, and on a missing kmemleak scan in a debug run.

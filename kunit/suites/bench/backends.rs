@@ -5,14 +5,14 @@
 
 use crate::client::new_client;
 use kernel::{
-    drm_client::{testing, Allocator, Client, Device, Format, Framebuffer},
+    drm_client::{testing, Allocator, Client, Device, Format, Framebuffer, Layout},
     error::{code::*, Result},
     sync::Arc,
 };
 
-/// Bytes of an XRGB8888 buffer of `size`.
+/// Bytes of a packed XRGB8888 buffer of `size`.
 pub(crate) fn bytes((width, height): (u32, u32)) -> Result<usize> {
-    usize::try_from(u64::from(width) * u64::from(height) * 4).map_err(|_| E2BIG)
+    Ok(Layout::new(width, height, Format::Xrgb8888)?.size())
 }
 
 /// A client of the bochs device.

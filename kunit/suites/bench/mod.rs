@@ -255,12 +255,21 @@ fn bandwidth_of(scale: Scale, backend: &str, size: (u32, u32), buf: &ARef<DmaBuf
     Ok(())
 }
 
-fn bandwidth(test: &Test) -> CaseResult {
+/// Runs `body` with the devices, except in the boots that only probe how costs grow with the
+/// CPU count, which measure the access costs alone.
+fn unless_cpu_probe(
+    test: &Test,
+    body: impl FnOnce(Scale, &Devices<'_>) -> CaseResult,
+) -> CaseResult {
     let scale = Scale::from_boot();
     if scale == Scale::CpuProbe {
         return Ok(());
     }
-    with_devices(test, |devices| bandwidth_on(scale, devices))
+    with_devices(test, |devices| body(scale, devices))
+}
+
+fn bandwidth(test: &Test) -> CaseResult {
+    unless_cpu_probe(test, bandwidth_on)
 }
 
 fn bandwidth_on(scale: Scale, devices: &Devices<'_>) -> CaseResult {
@@ -288,11 +297,7 @@ fn bandwidth_on(scale: Scale, devices: &Devices<'_>) -> CaseResult {
 }
 
 fn remap_costs(test: &Test) -> CaseResult {
-    let scale = Scale::from_boot();
-    if scale == Scale::CpuProbe {
-        return Ok(());
-    }
-    with_devices(test, |devices| remap_costs_on(scale, devices))
+    unless_cpu_probe(test, remap_costs_on)
 }
 
 fn remap_costs_on(scale: Scale, devices: &Devices<'_>) -> CaseResult {
@@ -412,11 +417,7 @@ fn frames_of(scale: Scale, display: &str, device: &Device) -> Result {
 }
 
 fn frames(test: &Test) -> CaseResult {
-    let scale = Scale::from_boot();
-    if scale == Scale::CpuProbe {
-        return Ok(());
-    }
-    with_devices(test, |devices| {
+    unless_cpu_probe(test, |scale, devices| {
         frames_of(scale, "vkms", devices.vkms)?;
         with_kms_device(test, CIRRUS, |cirrus| {
             Ok(frames_of(scale, "cirrus", cirrus)?)
