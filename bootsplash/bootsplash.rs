@@ -2,27 +2,40 @@
 
 //! A boot splash drawn by an in-kernel DRM client, written only against safe abstractions.
 //!
-//! At boot it becomes a client of every KMS device with a connected output, allocates two
-//! framebuffers as large as the largest output, and animates a progress bar with page flips.
-//! The buffers come from vgem where the display can import them (no copy between the devices),
-//! from the display's own dumb buffers otherwise (video memory, as on bochs). Every pixel goes
-//! through the framebuffer's dma-buf and its cached mapping.
+//! From its initcall on, it watches for KMS devices and draws on each one as it registers
+//! (those present already, those probed later, the native driver that replaces the firmware
+//! framebuffer's device): a picture (the firmware's boot logo, an image file, or the built-in
+//! one), centred on every output, and a progress bar that sweeps at a steady rate until user
+//! space reports progress in `/sys/module/bootsplash/parameters/progress`. When user space
+//! takes the display (DRM master) the splash ends and releases everything it held.
 //!
-//! The splash stays until the device is unregistered. While user space holds DRM master it
-//! does not touch the display; when the last user-space file closes, it shows itself again.
+//! Options: `bootsplash.enable=0` turns it off, `bootsplash.image=<file>` names a BMP for the
+//! firmware loader, `bootsplash.color=RRGGBB` sets the background, `bootsplash.fps=<1..240>`
+//! the animation's rate (30 by default), and `bootsplash.progress=<0..100>` the progress.
 
+mod bmp;
+mod draw;
+mod options;
+mod picture;
+mod scene;
+mod splash;
+#[cfg(CONFIG_DRM_VMAP_CLIENT_KUNIT_TEST)]
+mod tests;
+
+use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::{
-    c_str,
-    drm_client::{
-        Allocator, Client, ClientHandler, Device, DoubleBuffer, Format, Layout, Output,
-        Registration, RestoreRequest,
-    },
-    error::{code::*, Result},
+    drm_client::{Allocator, Device, DeviceWatcher, Watch, MAX_FPS},
+    module_param,
+    module_param::{Flag, RangedU32, Text},
     new_mutex,
     prelude::*,
-    sync::{Arc, ArcBorrow, Mutex},
-    vmap_cache::Mapping,
+    str::CStr,
+    sync::{Arc, Mutex},
+    time::Ktime,
 };
+use options::{Colour, Progress, DEFAULT_COLOUR};
+use picture::{Picture, Refusal, Source};
+use splash::{DeviceSplash, Settings};
 
 module! {
     type: Bootsplash,
@@ -32,242 +45,187 @@ module! {
     license: "GPL",
 }
 
-/// Primary minors are 0 to 63.
-const MAX_MINORS: u32 = 64;
+/// The longest image file name, with its NUL.
+const IMAGE_NAME: usize = 64;
 
-/// Colours, `0x00RRGGBB`.
-const SKY_TOP: u32 = 0x0010_1c30;
-const SKY_BOTTOM: u32 = 0x0030_5078;
-const PANEL: u32 = 0x00d8_e0ea;
-const TRACK: u32 = 0x0040_4a58;
-const PROGRESS: u32 = 0x0030_a0f0;
-
-/// The panel is this fraction of the screen, and the bar sits inside it.
-const PANEL_FRACTION: u32 = 3;
-const BAR_MARGIN: u32 = 12;
-const BAR_HEIGHT: u32 = 16;
-
-/// Frames of the progress animation, one page flip each.
-const FRAMES: u32 = 8;
+static ENABLE: Flag = Flag::new(true);
+module_param!(PARAM_ENABLE, "bootsplash.enable", ENABLE, 0o444);
+static IMAGE: Text<IMAGE_NAME> = Text::new();
+module_param!(PARAM_IMAGE, "bootsplash.image", IMAGE, 0o444);
+static COLOUR: Colour = Colour::new(DEFAULT_COLOUR);
+module_param!(PARAM_COLOUR, "bootsplash.color", COLOUR, 0o444);
+static FPS: RangedU32 = RangedU32::new(30, 1, MAX_FPS);
+module_param!(PARAM_FPS, "bootsplash.fps", FPS, 0o444);
+static PROGRESS: Progress = Progress::new();
+module_param!(PARAM_PROGRESS, "bootsplash.progress", PROGRESS, 0o644);
 
 struct Bootsplash {
-    _splashes: KVec<Arc<Splash>>,
+    _watch: Option<Pin<KBox<Watch<Watcher>>>>,
 }
 
 impl kernel::Module for Bootsplash {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        let mut splashes = KVec::new();
-        for minor in 0..MAX_MINORS {
-            let Ok(device) = Device::from_minor(minor) else {
-                continue;
-            };
-            match Splash::start(&device) {
-                Ok(Some(splash)) => splashes.push(splash, GFP_KERNEL)?,
-                Ok(None) => {}
-                Err(error) => pr_warn!(
-                    "no splash on {} (minor {minor}): error {}\n",
-                    device.driver_name(),
-                    error.to_errno()
-                ),
-            }
+        if !ENABLE.get() {
+            pr_info!("disabled on the command line\n");
+            return Ok(Bootsplash { _watch: None });
         }
-        if splashes.is_empty() {
-            pr_info!("no display with a connected output\n");
-        }
+        let shared = Arc::pin_init(
+            pin_init!(Shared {
+                picture <- new_mutex!(None),
+                watching: AtomicBool::new(false),
+            }),
+            GFP_KERNEL,
+        )?;
+        let watch = Watch::new(Watcher(shared.clone()))?;
+        shared.watching.store(true, Ordering::Release);
         Ok(Bootsplash {
-            _splashes: splashes,
+            _watch: Some(watch),
         })
     }
 }
 
-/// What a splash keeps while it is on screen.
-struct Shown {
-    buffers: DoubleBuffer,
-    /// Keeps the client registered; dropped on unregister, which releases the client.
-    _registration: Registration,
-}
-
-/// The splash on one device, and the handler of its client.
+/// What every device's splash shares.
 #[pin_data]
-struct Splash {
+struct Shared {
+    /// Chosen once, for the first device that displays.
     #[pin]
-    shown: Mutex<Option<Shown>>,
+    picture: Mutex<Option<Arc<Picture>>>,
+    /// Set once the devices registered before the splash started were replayed.
+    watching: AtomicBool,
 }
 
-impl Splash {
-    /// Shows the splash on `device`; `None` if it cannot display or shows nothing.
-    fn start(device: &Device) -> Result<Option<Arc<Self>>> {
-        let splash = Arc::pin_init(
-            pin_init!(Splash {
-                shown <- new_mutex!(None),
-            }),
-            GFP_KERNEL,
-        )?;
-        let client = match Client::new(device, c_str!("bootsplash"), splash.clone()) {
-            Ok(client) => client,
-            // vgem and other render-only devices.
-            Err(error) if error == EOPNOTSUPP => return Ok(None),
-            Err(error) => return Err(error),
-        };
-        // Registering probes the outputs, through `hotplug()`.
-        let registration = client.register()?;
-        let outputs = client.outputs()?;
-        let Some((width, height)) = covering_size(&outputs) else {
-            return Ok(None);
-        };
-        let mut buffers = DoubleBuffer::new(
-            &client,
-            Allocator::VgemOrDevice,
-            width,
-            height,
-            Format::Xrgb8888,
-        )?;
-        let allocator = buffers.allocator();
-        let layout = *buffers.layout();
-        let mut lit = 0;
-        for frame in 1..=FRAMES {
-            buffers.draw(|memory| paint(memory, &layout, frame))?;
-            lit = buffers.flip()?;
-        }
-        pr_info!(
-            "{width}x{height} XRGB8888 splash on {} ({} buffers), {FRAMES} frames flipped onto \
-             {lit} output(s)\n",
-            device.driver_name(),
-            match allocator {
-                Allocator::Vgem => "vgem, imported",
-                // `VgemOrDevice` resolves to one of the two.
-                Allocator::Device | Allocator::VgemOrDevice => "device dumb",
-            },
-        );
-        *splash.shown.lock() = Some(Shown {
-            buffers,
-            _registration: registration,
+/// Starts a splash on every KMS device as it registers.
+struct Watcher(Arc<Shared>);
+
+impl DeviceWatcher for Watcher {
+    fn device_registered(&self, device: &Device) {
+        // A device replayed by `Watch::new()` was registered before we watched.
+        let registered_at = self
+            .0
+            .watching
+            .load(Ordering::Acquire)
+            .then(Ktime::ktime_get);
+        let result = self.picture(device).and_then(|picture| {
+            // Around the firmware's logo, the firmware's black, so that the change from
+            // firmware to kernel cannot be seen.
+            let background = if picture.source == Source::FirmwareLogo && !COLOUR.is_set() {
+                0
+            } else {
+                COLOUR.get()
+            };
+            let settings = Settings {
+                fps: FPS.get(),
+                background,
+            };
+            DeviceSplash::start(device, picture, settings, &PROGRESS, registered_at)
         });
-        Ok(Some(splash))
-    }
-}
-
-impl ClientHandler for Splash {
-    fn hotplug(&self, client: ArcBorrow<'_, Client>) -> Result {
-        client.probe_outputs()?;
-        if let Some(shown) = self.shown.lock().as_ref() {
-            // A new output larger than the splash stays dark: `ERANGE`, not worth failing
-            // hotplug for (that would stop the core from calling again).
-            if let Err(error) = client.show(shown.buffers.front()) {
-                pr_info!(
-                    "splash not shown after hotplug: error {}\n",
-                    error.to_errno()
-                );
-            }
+        match result {
+            Ok(Some(splash)) => announce(&splash),
+            Ok(None) => {}
+            Err(error) => pr_warn!(
+                "no splash on {}: error {}\n",
+                device.driver_name(),
+                error.to_errno()
+            ),
         }
-        Ok(())
     }
+}
 
-    fn restore(&self, client: ArcBorrow<'_, Client>, request: &RestoreRequest) -> Result {
-        if self.shown.lock().is_none() {
-            return Err(ENODEV);
+impl Watcher {
+    /// The picture, chosen on the first call.
+    fn picture(&self, device: &Device) -> Result<Arc<Picture>> {
+        let mut chosen = self.0.picture.lock();
+        if let Some(picture) = chosen.as_ref() {
+            return Ok(picture.clone());
         }
-        client.restore_display_as_requested(request)
-    }
-
-    fn unregister(&self, _client: ArcBorrow<'_, Client>) {
-        let shown = self.shown.lock().take();
-        drop(shown);
-    }
-}
-
-/// The smallest framebuffer size that covers every output.
-fn covering_size(outputs: &[Output]) -> Option<(u32, u32)> {
-    let width = outputs
-        .iter()
-        .map(|output| output.x.saturating_add(output.width))
-        .max()?;
-    let height = outputs
-        .iter()
-        .map(|output| output.y.saturating_add(output.height))
-        .max()?;
-    Some((width, height))
-}
-
-/// Paints frame `frame` of `FRAMES`: the sky, the panel, and the progress bar.
-fn paint(memory: &mut Mapping<'_>, layout: &Layout, frame: u32) -> Result {
-    paint_sky(memory, layout)?;
-    let (width, height) = (layout.width(), layout.height());
-    let panel_width = width / PANEL_FRACTION;
-    let panel_height = 2 * BAR_MARGIN + BAR_HEIGHT;
-    if panel_width <= 2 * BAR_MARGIN || height <= panel_height {
-        return Ok(());
-    }
-    let panel_x = (width - panel_width) / 2;
-    let panel_y = (height - panel_height) / 2;
-    fill_rect(
-        memory,
-        layout,
-        (panel_x, panel_y, panel_width, panel_height),
-        PANEL,
-    )?;
-    let track_width = panel_width - 2 * BAR_MARGIN;
-    let (bar_x, bar_y) = (panel_x + BAR_MARGIN, panel_y + BAR_MARGIN);
-    fill_rect(
-        memory,
-        layout,
-        (bar_x, bar_y, track_width, BAR_HEIGHT),
-        TRACK,
-    )?;
-    let done = track_width * frame.min(FRAMES) / FRAMES;
-    if done > 0 {
-        fill_rect(memory, layout, (bar_x, bar_y, done, BAR_HEIGHT), PROGRESS)?;
-    }
-    Ok(())
-}
-
-/// A vertical gradient from `SKY_TOP` to `SKY_BOTTOM`, one row write per line.
-fn paint_sky(memory: &mut Mapping<'_>, layout: &Layout) -> Result {
-    let mut row = KVec::from_elem(
-        0u8,
-        layout.rect(0, 0, layout.width(), 1)?.row_len,
-        GFP_KERNEL,
-    )?;
-    for y in 0..layout.height() {
-        fill_row(&mut row, blend(SKY_TOP, SKY_BOTTOM, y, layout.height()));
-        memory.write(layout.rect(0, y, layout.width(), 1)?.offset, &row)?;
-    }
-    Ok(())
-}
-
-/// Fills the pixel rectangle (`x`, `y`, `width`, `height`) with `colour`.
-fn fill_rect(
-    memory: &mut Mapping<'_>,
-    layout: &Layout,
-    (x, y, width, height): (u32, u32, u32, u32),
-    colour: u32,
-) -> Result {
-    let rect = layout.rect(x, y, width, height)?;
-    let mut row = KVec::from_elem(0u8, rect.row_len, GFP_KERNEL)?;
-    fill_row(&mut row, colour);
-    for index in 0..rect.rows {
-        memory.write(rect.offset + index * rect.pitch, &row)?;
-    }
-    Ok(())
-}
-
-/// Sets every XRGB8888 pixel of `row` to `colour`.
-fn fill_row(row: &mut [u8], colour: u32) {
-    for pixel in row.chunks_exact_mut(4) {
-        pixel.copy_from_slice(&colour.to_le_bytes());
+        let mut name = [0u8; IMAGE_NAME];
+        let name = match IMAGE.copy_to(&mut name) {
+            Some(len) => Some(CStr::from_bytes_with_nul(&name[..=len])?),
+            None => None,
+        };
+        let file = || picture::file(device, name);
+        let attempts: [picture::Attempt<'_>; 3] = [
+            (Source::FirmwareLogo, &picture::firmware_logo),
+            (Source::File, &file),
+            (Source::BuiltIn, &picture::built_in),
+        ];
+        let picture = picture::choose(&attempts, &mut |source, refusal| match refusal {
+            Refusal::Bad(error) => pr_warn!("{} refused: {}\n", source.name(), error.reason()),
+            Refusal::Failed(errno) => pr_warn!("{} not loaded: error {errno}\n", source.name()),
+            Refusal::Absent => {}
+        });
+        let picture = Arc::new(picture, GFP_KERNEL)?;
+        *chosen = Some(picture.clone());
+        Ok(picture)
     }
 }
 
-/// The colour `step / steps` of the way from `from` to `to`, per channel.
-fn blend(from: u32, to: u32, step: u32, steps: u32) -> u32 {
-    let (step, steps) = (u64::from(step.min(steps)), u64::from(steps.max(1)));
-    let channel = |shift: u32| {
-        let (a, b) = (
-            u64::from((from >> shift) & 0xff),
-            u64::from((to >> shift) & 0xff),
-        );
-        let value = (a * (steps - step) + b * step) / steps;
-        u32::try_from(value & 0xff).unwrap_or(0) << shift
+/// Logs the splash's first frame and starts its animation.
+fn announce(splash: &Arc<DeviceSplash>) {
+    let now = Ktime::ktime_get();
+    let (allocator, flips, (width, height)) = splash.describe();
+    let since_registration = match splash.registered_at() {
+        Some(at) => kernel::time::ktime_ms_delta(now, at),
+        None => -1,
     };
-    channel(16) | channel(8) | channel(0)
+    let device = splash.device();
+    pr_info!(
+        "card{} ({}): {width}x{height} {:?} splash of the {} on {} output(s), {} buffers, {}; \
+         first frame {} ms after registration, {} ms after boot\n",
+        device.primary_minor().unwrap_or(u32::MAX),
+        device.driver_name(),
+        device.preferred_format(),
+        splash.picture().source.name(),
+        splash.outputs_lit(),
+        match allocator {
+            Allocator::Vgem => "vgem, imported",
+            Allocator::Device | Allocator::VgemOrDevice => "device dumb",
+        },
+        if flips {
+            "page flips"
+        } else {
+            "redrawn in place"
+        },
+        since_registration,
+        now.to_ms(),
+    );
+    log_layout(splash);
+    // The frame clock's queued work keeps the splash; it stops when the splash ends.
+    if let Err(error) = splash.animate() {
+        pr_warn!("no animation: error {}\n", error.to_errno());
+    }
+}
+
+/// Logs where each output's picture and bar are, so that a screenshot can be checked against
+/// them.
+fn log_layout(splash: &DeviceSplash) {
+    let Ok((scenes, _)) = splash.current_scenes() else {
+        return;
+    };
+    let minor = splash.device().primary_minor().unwrap_or(u32::MAX);
+    for (index, scene) in scenes.iter().enumerate() {
+        let output = &scene.output;
+        let bar = &scene.bar;
+        let (x, y, scale, width, height) = scene.picture.map_or((0, 0, 0, 0, 0), |picture| {
+            (
+                picture.x,
+                picture.y,
+                picture.scale,
+                picture.width,
+                picture.height,
+            )
+        });
+        pr_info!(
+            "card{minor} output {index}: {}x{}+{}+{}, picture {width}x{height}{x:+}{y:+} \
+             scale {scale}, bar {}x{}+{}+{}\n",
+            output.width,
+            output.height,
+            output.x,
+            output.y,
+            bar.width,
+            bar.height,
+            bar.x,
+            bar.y,
+        );
+    }
 }

@@ -29,5 +29,9 @@
 #include <linux/dma-buf.h>
 #include <linux/dma-fence.h>
 #include <linux/dma-resv.h>
+#include <linux/efi-bgrt.h>
 #include <linux/file.h>
+#include <linux/firmware.h>
 #include <linux/iosys-map.h>
+#include <linux/notifier.h>
+#include <linux/workqueue.h>

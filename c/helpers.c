@@ -21,8 +21,12 @@
 #include <linux/dma-buf.h>
 #include <linux/dma-fence.h>
 #include <linux/dma-resv.h>
+#include <linux/efi-bgrt.h>
+#include <linux/firmware.h>
 #include <linux/iosys-map.h>
+#include <linux/io.h>
 #include <linux/sched.h>
+#include <linux/workqueue.h>
 
 void rust_helper_cond_resched(void)
 {
@@ -148,4 +152,84 @@ unsigned int rust_helper_kref_read(const struct kref *kref)
 void rust_helper_dma_fence_put(struct dma_fence *fence)
 {
 	dma_fence_put(fence);
+}
+
+void rust_helper_drm_vmap_client_init_delayed_work(struct delayed_work *work,
+						   work_func_t func)
+{
+	INIT_DELAYED_WORK(work, func);
+}
+
+/* Animations run on the unbound workqueue: a frame may sleep for locks and fences. */
+bool rust_helper_drm_vmap_client_queue_delayed_work(struct delayed_work *work,
+						    unsigned long delay)
+{
+	return queue_delayed_work(system_unbound_wq, work, delay);
+}
+
+/* Whether user space holds DRM master on @dev, as drm_master_internal_acquire() checks. */
+bool rust_helper_drm_vmap_client_master_present(struct drm_device *dev)
+{
+	bool present;
+
+	mutex_lock(&dev->master_mutex);
+	present = dev->master;
+	mutex_unlock(&dev->master_mutex);
+	return present;
+}
+
+/*
+ * The firmware's boot logo (ACPI BGRT): its size in bytes and where the
+ * firmware drew it, or -ENOENT if the firmware reported none that is shown
+ * unrotated. efi_bgrt_init() reserved the image's memory for the kernel's
+ * lifetime, as acpi/bgrt.c relies on too.
+ */
+long rust_helper_drm_vmap_client_boot_logo(u32 *x, u32 *y)
+{
+#ifdef CONFIG_ACPI_BGRT
+	/* Bit 0: displayed; bits 1-2: rotation, which we do not draw. */
+	if (!bgrt_tab.image_address || !bgrt_image_size || bgrt_tab.image_type != 0 ||
+	    (bgrt_tab.status & 0x07) != 0x01)
+		return -ENOENT;
+	*x = bgrt_tab.image_offset_x;
+	*y = bgrt_tab.image_offset_y;
+	return min_t(size_t, bgrt_image_size, LONG_MAX);
+#else
+	return -ENOENT;
+#endif
+}
+
+/* Copies the first @len bytes of the boot logo into @buf. */
+int rust_helper_drm_vmap_client_boot_logo_copy(void *buf, size_t len)
+{
+#ifdef CONFIG_ACPI_BGRT
+	void *image;
+
+	if (!bgrt_tab.image_address || len > bgrt_image_size)
+		return -ENOENT;
+	image = memremap(bgrt_tab.image_address, len, MEMREMAP_WB);
+	if (!image)
+		return -ENOMEM;
+	memcpy(buf, image, len);
+	memunmap(image);
+	return 0;
+#else
+	return -ENOENT;
+#endif
+}
+
+/*
+ * Loads firmware @name for @dev without the user-mode fallback and without a
+ * warning when it is missing (a boot option names an optional image).
+ */
+int rust_helper_drm_vmap_client_request_firmware(struct drm_device *dev, const char *name,
+						 const struct firmware **fw)
+{
+#ifdef CONFIG_FW_LOADER
+	if (!dev->dev)
+		return -ENODEV;
+	return firmware_request_nowarn(fw, name, dev->dev);
+#else
+	return -ENOENT;
+#endif
 }

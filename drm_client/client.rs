@@ -264,6 +264,31 @@ impl Client {
         self.with_mode_sets(|sets| outputs_of(sets))
     }
 
+    /// Gives every output its own part of the framebuffer, side by side from the left, and
+    /// returns the outputs with their new places.
+    ///
+    /// After a probe, every output that is not a tile of a larger display starts at the
+    /// framebuffer's top-left corner, so a smaller one shows the top-left of a larger one's
+    /// picture. Side by side, each output shows a picture laid out for it, in a framebuffer as
+    /// wide as all of them together. Tiled displays (outputs placed by the probe) are left as
+    /// they are. Forgets the framebuffer shown so far, as a probe does.
+    pub fn place_outputs_side_by_side(&self) -> Result<KVec<Output>> {
+        let mut shown = self.display.lock();
+        *shown = None;
+        self.with_mode_sets(|sets| {
+            let lit = |set: &&bindings::drm_mode_set| !set.mode.is_null();
+            if sets.iter().filter(lit).all(|set| set.x == 0 && set.y == 0) {
+                let mut x = 0u32;
+                for set in sets.iter_mut().filter(|set| !set.mode.is_null()) {
+                    set.fb = ptr::null_mut();
+                    set.x = x;
+                    x = x.checked_add(output_of(set).width).ok_or(ERANGE)?;
+                }
+            }
+            outputs_of(sets)
+        })
+    }
+
     /// The outputs the last probe found, without probing again.
     pub fn outputs(&self) -> Result<KVec<Output>> {
         let _display = self.display.lock();

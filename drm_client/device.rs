@@ -4,6 +4,7 @@
 //!
 //! C header: [`include/drm/drm_drv.h`](srctree/include/drm/drm_drv.h)
 
+use super::Format;
 use crate::{
     bindings,
     error::{code::ENODEV, Result},
@@ -105,6 +106,31 @@ impl Device {
         // SAFETY: By the type invariant the device is alive; its driver and the driver's name
         // are static data that outlive it.
         unsafe { CStr::from_char_ptr((*(*self.as_raw()).driver).name) }
+    }
+
+    /// The pixel format the driver prefers for its framebuffers: RGB565 for a device whose
+    /// preferred depth is 16 (`mode_config.preferred_depth`), XRGB8888 otherwise.
+    pub fn preferred_format(&self) -> Format {
+        // SAFETY: The device is alive; the mode config is set up before registration.
+        match unsafe { (*self.as_raw()).mode_config.preferred_depth } {
+            16 => Format::Rgb565,
+            _ => Format::Xrgb8888,
+        }
+    }
+
+    /// Whether a user-space process holds DRM master on the device, that is, owns the display.
+    pub fn has_master(&self) -> bool {
+        // SAFETY: The device is alive (type invariant); the helper takes its master mutex.
+        unsafe { bindings::drm_vmap_client_master_present(self.as_raw()) }
+    }
+
+    /// The number of the device's primary node, the N of `/dev/dri/cardN`.
+    pub fn primary_minor(&self) -> Option<u32> {
+        // SAFETY: The device is alive; `primary` is set before registration and stays.
+        let primary = unsafe { (*self.as_raw()).primary };
+        // SAFETY: A non-null primary minor lives as long as the device.
+        let index = unsafe { primary.as_ref() }?.index;
+        u32::try_from(index).ok()
     }
 
     /// The C `struct drm_device`.

@@ -2,7 +2,7 @@
 
 //! Two framebuffers shown in turn, so that an animation never shows a half-drawn frame.
 
-use super::{Allocator, Client, Format, Framebuffer, FramebufferVmap, Layout};
+use super::{Allocator, Client, Damage, Format, Framebuffer, FramebufferVmap, Layout};
 use crate::{
     error::Result,
     sync::Arc,
@@ -77,6 +77,25 @@ impl DoubleBuffer {
             draw(&mut access.memory())?;
         }
         self.buffers[self.back].flush_all()
+    }
+
+    /// Draws into the back buffer in one CPU access, then flushes only `damage`, the areas
+    /// `draw` changed.
+    ///
+    /// Fails as [`DoubleBuffer::draw`] does, and as [`Framebuffer::flush`] for a damage area
+    /// outside the buffer.
+    pub fn draw_damage(
+        &mut self,
+        draw: impl FnOnce(&mut Mapping<'_>) -> Result,
+        damage: &[Damage],
+    ) -> Result {
+        {
+            let mut access = self.users[self.back].begin_access(Direction::Write)?;
+            draw(&mut access.memory())?;
+        }
+        damage
+            .iter()
+            .try_for_each(|area| self.buffers[self.back].flush_damage(area))
     }
 
     /// Shows the back buffer on every output and makes the old front buffer the back one.

@@ -182,6 +182,11 @@ impl Framebuffer {
         to_result(unsafe { dirty(fb, self.client.file(), 0, 0, &mut clip, 1) })
     }
 
+    /// Tells the device that `area` changed; see [`Framebuffer::flush`].
+    pub fn flush_damage(&self, area: &Damage) -> Result {
+        self.flush(area.x, area.y, area.width, area.height)
+    }
+
     /// Tells the device that the whole framebuffer changed.
     pub fn flush_all(&self) -> Result {
         self.flush(0, 0, self.layout.width(), self.layout.height())
@@ -191,6 +196,19 @@ impl Framebuffer {
     pub(crate) fn as_raw(&self) -> *mut bindings::drm_framebuffer {
         self.fb.as_ptr()
     }
+}
+
+/// A rectangle of a framebuffer that changed, in pixels.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Damage {
+    /// Left edge.
+    pub x: u32,
+    /// Top edge.
+    pub y: u32,
+    /// Width; a flush of an empty area fails with `EINVAL`.
+    pub width: u32,
+    /// Height.
+    pub height: u32,
 }
 
 impl Drop for Framebuffer {

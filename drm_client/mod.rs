@@ -45,6 +45,8 @@ mod allocator;
 mod client;
 mod device;
 mod double_buffer;
+mod firmware;
+mod frame_clock;
 mod framebuffer;
 mod gem;
 mod handler;
@@ -55,14 +57,18 @@ mod registration;
 #[cfg(CONFIG_DRM_VMAP_CLIENT_KUNIT_TEST)]
 pub mod testing;
 pub mod vgem;
+mod watch;
 
 pub use allocator::Allocator;
 pub use client::Client;
 pub use device::{Device, DeviceSection};
 pub use double_buffer::DoubleBuffer;
-pub use framebuffer::{Framebuffer, FramebufferVmap};
+pub use firmware::{BootLogo, FirmwareFile};
+pub use frame_clock::{FrameClock, FrameHandler, Next, MAX_FPS};
+pub use framebuffer::{Damage, Framebuffer, FramebufferVmap};
 pub use gem::{GemObject, MAX_BUFFER_SIZE};
 pub use handler::{ClientHandler, RestoreRequest};
 pub use layout::{Format, Layout};
 pub use modeset::Output;
 pub use registration::Registration;
+pub use watch::{DeviceWatcher, Watch};

@@ -11,7 +11,7 @@ use crate::guest_log;
 use crate::initramfs;
 use crate::kunit;
 use crate::paths::{Flavour, Paths};
-use crate::qemu::{self, Guest};
+use crate::qemu::{self, Guest, Machine};
 use crate::setup;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
@@ -82,7 +82,7 @@ pub fn run(paths: &Paths, options: &Options) -> Result<()> {
                 kernel: &kernel,
                 initramfs: &image,
                 parameters: &format!(
-                    "kunit.enable=1 kunit.filter_glob=drm_vmap_client_bench \
+                    "kunit.enable=1 bootsplash.enable=0 kunit.filter_glob=drm_vmap_client_bench \
                      drm_vmap_client_bench={scale}"
                 ),
                 init_mode: "test",
@@ -90,6 +90,7 @@ pub fn run(paths: &Paths, options: &Options) -> Result<()> {
                 timeout: Duration::from_secs(options.timeout),
                 cpus,
                 verbose: options.verbose,
+                machine: Machine::StdAndCirrus,
             },
             &mut |line, _| {
                 if let Some(at) = line.find(PREFIX) {

@@ -17,6 +17,10 @@ const BUSYBOX: &str = "/bin/busybox";
 /// Printed by `/init` when the guest has finished booting and drawing.
 pub const READY_MARKER: &str = "xtask-init: ready";
 
+/// Printed by `/init` (main job) once it has set the splash's progress, with the value read
+/// back.
+pub const PROGRESS_MARKER: &str = "xtask-init: progress";
+
 /// Printed around the kmemleak report.
 pub const KMEMLEAK_BEGIN: &str = "xtask-init: kmemleak report begin";
 pub const KMEMLEAK_END: &str = "xtask-init: kmemleak report end";
@@ -39,8 +43,26 @@ if [ -e "$leaks" ]; then
 	while IFS= read -r line; do log "kmemleak: $line"; done < "$leaks"
 	log "@KMEMLEAK_END@"
 fi
+# A display held back by pci-stub gets its native driver now, as if loaded as a module.
+late_driver=$(busybox sed -n 's/.*xtask.late_driver=\([^ ]*\).*/\1/p' /proc/cmdline)
+for device in /sys/bus/pci/drivers/pci-stub/0000:*; do
+	[ -n "$late_driver" ] && [ -e "$device" ] || continue
+	id=${device##*/}
+	log "xtask-init: binding $id to $late_driver"
+	echo "$id" > /sys/bus/pci/drivers/pci-stub/unbind
+	echo "$late_driver" > "/sys/bus/pci/devices/$id/driver_override"
+	echo "$id" > /sys/bus/pci/drivers_probe
+done
 log "@READY_MARKER@ (mode $1)"
 if [ "$1" = run ]; then
+	# The host screenshots the sweeping bar twice, then init scripts report progress, as
+	# `plymouth system-update --progress` would.
+	busybox sleep 4
+	echo 60 > /sys/module/bootsplash/parameters/progress
+	log "@PROGRESS_MARKER@ $(busybox cat /sys/module/bootsplash/parameters/progress)"
+	if echo 101 > /sys/module/bootsplash/parameters/progress 2>/dev/null; then
+		log "xtask-init: progress 101 was accepted"
+	fi
 	busybox sleep 600
 fi
 busybox poweroff -f
@@ -66,6 +88,7 @@ fn init_script() -> String {
         .replace("@KMEMLEAK_BEGIN@", KMEMLEAK_BEGIN)
         .replace("@KMEMLEAK_END@", KMEMLEAK_END)
         .replace("@READY_MARKER@", READY_MARKER)
+        .replace("@PROGRESS_MARKER@", PROGRESS_MARKER)
 }
 
 /// The `gen_init_cpio` description of the archive.

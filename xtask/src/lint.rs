@@ -10,7 +10,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Folders of the checkout that hold kernel code.
-const KERNEL_SOURCE_DIRS: &[&str] = &["drm_client", "vmap_cache", "kunit", "bootsplash", "c"];
+const KERNEL_SOURCE_DIRS: &[&str] = &[
+    "drm_client",
+    "vmap_cache",
+    "module_param",
+    "kunit",
+    "bootsplash",
+    "c",
+];
 
 /// One static check.
 type Check = fn(&Paths, Flavour) -> Result<()>;

@@ -15,8 +15,8 @@ mod overlay;
 mod paths;
 mod qemu;
 mod run;
-mod screenshot;
 mod setup;
+mod splash_check;
 mod test;
 mod worklock;
 

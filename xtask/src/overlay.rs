@@ -22,6 +22,7 @@ pub const PLACEMENTS: &[(&str, &str)] = &[
     ("kunit/suites", "drivers/gpu/drm/vmap_client/kunit/suites"),
     ("drm_client", "rust/kernel/drm_client"),
     ("vmap_cache", "rust/kernel/vmap_cache"),
+    ("module_param", "rust/kernel/module_param"),
     ("kunit/rust", "rust/kernel/ktest"),
     ("c/bindings.h", "rust/bindings/drm_vmap_client.h"),
     ("c/helpers.c", "rust/helpers/drm_vmap_client.c"),

@@ -32,6 +32,60 @@ pub struct Guest<'a> {
     pub cpus: u32,
     /// Echo the console to the terminal.
     pub verbose: bool,
+    /// The display hardware and firmware.
+    pub machine: Machine,
+}
+
+/// The guest's displays and firmware.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Machine {
+    /// qboot, a standard VGA (bochs) and a Cirrus VGA; screenshots show the standard VGA. The
+    /// KUnit suites use both.
+    StdAndCirrus,
+    /// SeaBIOS and a Cirrus VGA alone, so that screenshots show it.
+    Cirrus,
+    /// qboot and a virtio VGA (virtio-gpu), which shows pixels only after a resource flush.
+    Virtio,
+    /// OVMF (UEFI) with a standard VGA: the firmware draws its logo and reports it in the ACPI
+    /// BGRT, simpledrm takes over its framebuffer, then bochs replaces simpledrm.
+    Uefi,
+}
+
+/// Debian's `ovmf` package: the firmware code, and the variable store copied for each boot.
+pub const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
+pub const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
+
+impl Machine {
+    /// The QEMU arguments for the firmware and the displays; `vars` is a writable copy of
+    /// the OVMF variable store.
+    fn arguments(self, vars: &Path) -> Vec<String> {
+        let qboot = ["-bios", "qboot.rom"];
+        let list: Vec<&str> = match self {
+            // The Cirrus VGA is a second display that scans out of its own memory, copying
+            // damaged areas. QEMU shows the first VGA only: cirrus unblanks through the legacy
+            // VGA ports, which belong to the standard VGA, so tests read its video memory.
+            Machine::StdAndCirrus => {
+                [&qboot[..], &["-vga", "std", "-device", "cirrus-vga"]].concat()
+            }
+            // SeaBIOS, not qboot: its VGA BIOS turns on the Cirrus VGA's legacy I/O ports,
+            // through which the DRM driver unblanks the display.
+            Machine::Cirrus => vec!["-vga", "cirrus"],
+            Machine::Virtio => [&qboot[..], &["-vga", "none", "-device", "virtio-vga"]].concat(),
+            Machine::Uefi => vec!["-vga", "std"],
+        };
+        let mut arguments: Vec<String> = list.into_iter().map(String::from).collect();
+        if self == Machine::Uefi {
+            for (unit, file, readonly) in [(0, Path::new(OVMF_CODE), ",readonly=on"), (1, vars, "")]
+            {
+                arguments.push("-drive".into());
+                arguments.push(format!(
+                    "if=pflash,format=raw,unit={unit},file={}{readonly}",
+                    file.display()
+                ));
+            }
+        }
+        arguments
+    }
 }
 
 /// Called with each console line; returning `true` ends the wait early (QEMU is then stopped).
@@ -87,15 +141,23 @@ fn spawn(guest: &Guest<'_>, socket: &Path) -> Result<Child> {
         "console=ttyS0 panic=-1 {} -- {}",
         guest.parameters, guest.init_mode
     );
+    let vars = guest.log.with_extension("ovmf-vars.fd");
+    if guest.machine == Machine::Uefi {
+        std::fs::copy(OVMF_VARS, &vars)
+            .with_context(|| format!("cannot copy {OVMF_VARS} (run `cargo xtask setup`)"))?;
+    }
     let mut qemu = Command::new("qemu-system-x86_64");
     qemu.args(["-machine", "pc", "-accel", "tcg", "-m", "1024", "-smp"])
         .arg(guest.cpus.to_string())
-        .args(["-nodefaults", "-no-reboot", "-display", "none"])
-        .args(["-bios", "qboot.rom", "-vga", "std", "-serial", "stdio"])
-        // A second display that scans out of its own memory, copying damaged areas (cirrus).
-        // QEMU shows the first VGA only: cirrus unblanks through the legacy VGA ports, which
-        // belong to the standard VGA, so tests read its video memory instead of a screenshot.
-        .args(["-device", "cirrus-vga"])
+        .args([
+            "-nodefaults",
+            "-no-reboot",
+            "-display",
+            "none",
+            "-serial",
+            "stdio",
+        ])
+        .args(guest.machine.arguments(&vars))
         .arg("-monitor")
         .arg(format!("unix:{},server=on,wait=off", socket.display()))
         .arg("-kernel")

@@ -1,99 +1,340 @@
-//! `cargo xtask run`: the main job. Builds the kernel, boots it in QEMU with a display, shows
-//! what our code printed in the guest, and saves a screenshot of the display.
+//! `cargo xtask run`: the main job. Builds the kernel, boots it in QEMU once per display
+//! (standard VGA, Cirrus VGA, virtio-gpu, and the standard VGA under UEFI firmware), saves
+//! screenshots of the boot splash at several moments, and checks them against what the splash
+//! said it drew.
 
 use crate::paths::{Flavour, Paths};
-use crate::qemu::{self, Guest};
-use crate::{build, guest_log, initramfs, screenshot, setup};
+use crate::qemu::{self, Guest, Machine};
+use crate::splash_check::{self, FirstFrame, OutputLayout};
+use crate::{build, guest_log, initramfs, setup};
 use anyhow::{bail, Context, Result};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::thread;
 use std::time::Duration;
-
-/// The driver of the display QEMU takes the screenshot of (the standard VGA).
-const SCREENSHOT_DRIVER: &str = "bochs-drm";
 
 /// Console lines that come from our code.
 const OUR_LOG_PREFIXES: &[&str] = &["bootsplash:", "drm_vmap_client"];
 
+/// The progress `/init` reports (see `initramfs.rs`).
+const REPORTED_PROGRESS: u32 = 60;
+
+/// The built-in picture, which the screenshots are compared with.
+const BUILT_IN_PICTURE: &str = "bootsplash/logo/logo.bmp";
+
+/// Time between the screenshots of the animation, on top of the half second each takes:
+/// several frames at 30 fps. The sweep goes back and forth once in 2 s, so two moments may
+/// show the bar at the same place; three moments within 2 s cannot all do so.
+const ANIMATION_GAP: Duration = Duration::from_millis(200);
+
+/// Time for the splash to show the reported progress: a few frames.
+const PROGRESS_DELAY: Duration = Duration::from_millis(500);
+
 #[derive(clap::Args)]
 pub struct Options {
-    /// Where to save the screenshot (default: target/xtask/screenshot.png).
-    #[arg(long)]
-    screenshot: Option<PathBuf>,
+    /// Boot only this display: std, cirrus, virtio or uefi (default: all four).
+    #[arg(long, value_parser = ["std", "cirrus", "virtio", "uefi"])]
+    display: Option<String>,
     /// Show the guest's console while it runs.
     #[arg(long)]
     verbose: bool,
-    /// Seconds the guest may take to boot.
+    /// Seconds each guest may take to boot.
     #[arg(long, default_value_t = 600)]
     timeout: u64,
 }
 
+/// One boot: its machine, the DRM driver whose output QEMU shows, and a name for files.
+pub struct Display {
+    pub name: &'static str,
+    pub machine: Machine,
+    pub driver: &'static str,
+    /// Kernel parameters of the boot.
+    pub parameters: &'static str,
+}
+
+pub const DISPLAYS: &[Display] = &[
+    Display {
+        name: "std",
+        machine: Machine::StdAndCirrus,
+        driver: "bochs-drm",
+        parameters: "kunit.enable=0",
+    },
+    Display {
+        name: "cirrus",
+        machine: Machine::Cirrus,
+        driver: "cirrus",
+        parameters: "kunit.enable=0",
+    },
+    Display {
+        name: "virtio",
+        machine: Machine::Virtio,
+        driver: "virtio_gpu",
+        parameters: "kunit.enable=0",
+    },
+    Display {
+        name: "uefi",
+        machine: Machine::Uefi,
+        driver: "bochs-drm",
+        // As on a PC whose native driver is a module in the initramfs: pci-stub holds the
+        // standard VGA at boot, so simpledrm drives the firmware's framebuffer; /init then
+        // binds bochs, which removes simpledrm and registers itself.
+        parameters: "kunit.enable=0 pci-stub.ids=1234:1111 xtask.late_driver=bochs-drm",
+    },
+];
+
 pub fn run(paths: &Paths, options: &Options) -> Result<()> {
     setup::ensure_prerequisites()?;
     let kernel = build::kernel(paths, Flavour::Standard)?;
-    let output = paths.output();
-    let image = initramfs::create(&paths.build(Flavour::Standard), &output.join("initramfs"))?;
-    let screenshot = options
-        .screenshot
-        .clone()
-        .unwrap_or_else(|| output.join("screenshot.png"));
-    let _ = std::fs::remove_file(&screenshot);
-    let log = output.join("guest-run.log");
-    eprintln!("run: booting the kernel in QEMU (TCG) with a standard VGA and a Cirrus VGA");
-    let console = qemu::boot(
-        &Guest {
-            kernel: &kernel,
-            initramfs: &image,
-            parameters: "kunit.enable=0",
-            init_mode: "run",
-            log: &log,
-            timeout: Duration::from_secs(options.timeout),
-            cpus: 2,
-            verbose: options.verbose,
-        },
-        &mut |line, monitor| {
-            if !line.contains(initramfs::READY_MARKER) {
-                return Ok(false);
-            }
-            monitor.screenshot(&screenshot)?;
-            Ok(true)
-        },
-    )?;
-    report(&console, &log, &screenshot)
+    let chosen: Vec<&Display> = DISPLAYS
+        .iter()
+        .filter(|display| {
+            options
+                .display
+                .as_deref()
+                .is_none_or(|name| name == display.name)
+        })
+        .collect();
+    for display in chosen {
+        let outcome = show_splash(
+            paths,
+            Flavour::Standard,
+            &kernel,
+            display,
+            options.timeout,
+            options.verbose,
+        )?;
+        outcome.print();
+    }
+    Ok(())
 }
 
-fn report(console: &str, log: &std::path::Path, screenshot: &std::path::Path) -> Result<()> {
+/// What one boot showed.
+pub struct Outcome {
+    name: &'static str,
+    first_frames: Vec<FirstFrame>,
+    /// Devices that went away (the firmware framebuffer's), and when their splash ended.
+    endings: Vec<(u32, String, i64)>,
+    screenshots: Vec<PathBuf>,
+    log: PathBuf,
+    compared: usize,
+}
+
+impl Outcome {
+    /// One line: what was checked, and each device's time to first frame.
+    pub fn summary(&self) -> String {
+        let frames: Vec<String> = self
+            .first_frames
+            .iter()
+            .map(|frame| {
+                let registration = frame
+                    .after_registration_ms
+                    .map_or("-".to_string(), |ms| format!("{ms} ms"));
+                format!("{} {registration}", frame.driver)
+            })
+            .collect();
+        format!(
+            "{} picture pixels checked; first frames after registration: {}",
+            self.compared,
+            frames.join(", ")
+        )
+    }
+
+    fn print(&self) {
+        println!(
+            "run: {} display: checks passed ({} picture pixels compared)",
+            self.name, self.compared
+        );
+        for frame in &self.first_frames {
+            let registration = frame
+                .after_registration_ms
+                .map_or("registered before the splash".to_string(), |ms| {
+                    format!("{ms} ms after registration")
+                });
+            println!(
+                "  card{} {}: {}x{} {}, {}: first frame {registration}, {} ms after boot",
+                frame.card,
+                frame.driver,
+                frame.width,
+                frame.height,
+                frame.format,
+                frame.picture,
+                frame.after_boot_ms
+            );
+        }
+        for (card, driver, ended) in &self.endings {
+            let next = self
+                .first_frames
+                .iter()
+                .find(|frame| frame.after_boot_ms >= *ended && &frame.driver != driver);
+            if let Some(next) = next {
+                println!(
+                    "  card{card} {driver} went away at {ended} ms; the splash was back on {} \
+                     {} ms later",
+                    next.driver,
+                    next.after_boot_ms - ended
+                );
+            }
+        }
+        for screenshot in &self.screenshots {
+            println!("  screenshot: {}", screenshot.display());
+        }
+        println!("  console log: {}", self.log.display());
+    }
+}
+
+/// Boots `display`, takes the screenshots and checks them.
+pub fn show_splash(
+    paths: &Paths,
+    flavour: Flavour,
+    kernel: &Path,
+    display: &Display,
+    timeout: u64,
+    verbose: bool,
+) -> Result<Outcome> {
+    let output = paths.output();
+    let image = initramfs::create(&paths.build(flavour), &output.join("initramfs"))?;
+    let shot = |moment: &str| output.join(format!("splash-{}-{moment}.png", display.name));
+    let (firmware, progress) = (shot("firmware"), shot("progress"));
+    let moments = [shot("1"), shot("2"), shot("3")];
+    for path in moments.iter().chain([&firmware, &progress]) {
+        let _ = std::fs::remove_file(path);
+    }
+    let log = output.join(format!("guest-run-{}.log", display.name));
+    eprintln!(
+        "run: booting the kernel in QEMU (TCG) with the {} display{}",
+        display.name,
+        if display.machine == Machine::Uefi {
+            " under OVMF"
+        } else {
+            ""
+        }
+    );
+    let mut firmware_taken = false;
+    let console = qemu::boot(
+        &Guest {
+            kernel,
+            initramfs: &image,
+            parameters: display.parameters,
+            init_mode: "run",
+            log: &log,
+            timeout: Duration::from_secs(timeout),
+            cpus: 2,
+            verbose,
+            machine: display.machine,
+        },
+        &mut |line, monitor| {
+            // The EFI stub's first words: the firmware's logo is still all there is.
+            if display.machine == Machine::Uefi && !firmware_taken && line.contains("EFI stub") {
+                monitor.screenshot(&firmware)?;
+                firmware_taken = true;
+            }
+            if line.contains(initramfs::READY_MARKER) {
+                for (index, moment) in moments.iter().enumerate() {
+                    if index > 0 {
+                        thread::sleep(ANIMATION_GAP);
+                    }
+                    monitor.screenshot(moment)?;
+                }
+            }
+            if line.contains(initramfs::PROGRESS_MARKER) {
+                thread::sleep(PROGRESS_DELAY);
+                monitor.screenshot(&progress)?;
+                return Ok(true);
+            }
+            Ok(false)
+        },
+    )?;
     let ours: Vec<&str> = console
         .lines()
         .filter(|line| OUR_LOG_PREFIXES.iter().any(|prefix| line.contains(prefix)))
         .collect();
-    println!("run: what our code printed in the guest:");
-    for line in &ours {
-        println!("  {line}");
+    if verbose {
+        for line in &ours {
+            println!("  {line}");
+        }
     }
-    guest_log::fail_on_reports(console)?;
-    if ours.is_empty() {
+    guest_log::fail_on_reports(&console)?;
+    if console.contains("progress 101 was accepted") {
         bail!(
-            "our code left no trace in the guest log ({})",
+            "the splash accepted progress 101; console log: {}",
             log.display()
         );
     }
-    if !screenshot.exists() {
-        bail!("no screenshot was saved; console log: {}", log.display());
+    let compared = check_screenshots(paths, &console, display, &firmware, &moments, &progress)
+        .with_context(|| {
+            format!(
+                "the {} display's screenshots do not show the splash as it reported it \
+                 (console log: {})",
+                display.name,
+                log.display()
+            )
+        })?;
+    let mut screenshots = moments.to_vec();
+    screenshots.push(progress);
+    if firmware_taken {
+        screenshots.insert(0, firmware);
     }
-    let size = screenshot::splash_size(console, SCREENSHOT_DRIVER).with_context(|| {
-        format!(
-            "the splash did not report the standard VGA ({SCREENSHOT_DRIVER}); console log: {}",
-            log.display()
-        )
-    })?;
-    let picture = screenshot::check_shows_splash(screenshot, size)?;
-    println!(
-        "run: screenshot saved to {}: the {}x{} splash, {} colours",
-        screenshot.display(),
-        picture.width,
-        picture.height,
-        picture.colours
-    );
-    println!("run: console log at {}", log.display());
-    Ok(())
+    Ok(Outcome {
+        name: display.name,
+        first_frames: splash_check::first_frames(&console),
+        endings: splash_check::endings(&console),
+        screenshots,
+        log,
+        compared,
+    })
+}
+
+/// The checks of one boot's screenshots; returns how many picture pixels were compared.
+fn check_screenshots(
+    paths: &Paths,
+    console: &str,
+    display: &Display,
+    firmware: &Path,
+    moments: &[PathBuf; 3],
+    progress: &Path,
+) -> Result<usize> {
+    let frames = splash_check::first_frames(console);
+    let frame = frames
+        .iter()
+        .rev()
+        .find(|frame| frame.driver == display.driver)
+        .with_context(|| format!("the splash reported no first frame on {}", display.driver))?;
+    let layout: OutputLayout = splash_check::layouts(console)
+        .into_iter()
+        .rev()
+        .find(|layout| layout.card == frame.card && layout.index == 0)
+        .context("the splash reported no layout")?;
+    let mut shots = Vec::new();
+    for path in moments.iter().map(PathBuf::as_path).chain([progress]) {
+        if !path.exists() {
+            bail!("no screenshot {} was taken", path.display());
+        }
+        shots.push(splash_check::load(path)?);
+    }
+    let (background, expected) = if display.machine == Machine::Uefi {
+        if !frame.picture.contains("BGRT") {
+            bail!(
+                "under UEFI the splash showed the {}, not the firmware's logo",
+                frame.picture
+            );
+        }
+        (splash_check::FIRMWARE_BACKGROUND, None)
+    } else {
+        let expected = splash_check::load(&paths.repo.join(BUILT_IN_PICTURE))?;
+        (splash_check::DEFAULT_BACKGROUND, Some(expected))
+    };
+    // Every screenshot may show either of the two framebuffers: all must show the picture.
+    let mut compared = 0;
+    for shot in &shots {
+        splash_check::check_output(shot, &layout, background)?;
+        compared += match &expected {
+            Some(expected) => splash_check::check_picture(shot, &layout, expected)?,
+            None => {
+                let before = splash_check::load(firmware)?;
+                splash_check::check_firmware_logo(&before, shot, &layout)?
+            }
+        };
+    }
+    splash_check::check_animation(&shots[..3], &layout)?;
+    splash_check::check_progress(&shots[3], &layout, REPORTED_PROGRESS)?;
+    Ok(compared)
 }

@@ -27,6 +27,8 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "lld",
     "llvm",
     "make",
+    // UEFI firmware for the boot-logo run (OVMF_CODE_4M.fd, OVMF_VARS_4M.fd).
+    "ovmf",
     "patch",
     "perl",
     "python3",

@@ -2,11 +2,12 @@
 //!
 //! In order: set-up, the tooling's host tests, the kernel build (with Clippy), the static
 //! checks, the KUnit suites in QEMU parsed by `kunit.py`, and the guest log read for warnings,
-//! lockdep, KASAN and kmemleak reports.
+//! lockdep, KASAN and kmemleak reports; then the harness's self-check, and one boot per display
+//! whose boot-splash screenshots are checked pixel for pixel.
 
 use crate::paths::{Flavour, Paths};
-use crate::qemu::{self, Guest};
-use crate::{build, command, guest_log, initramfs, kunit, lint, setup};
+use crate::qemu::{self, Guest, Machine};
+use crate::{build, command, guest_log, initramfs, kunit, lint, run, setup};
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 use std::process::Command;
@@ -51,6 +52,7 @@ pub fn run(paths: &Paths, options: &Options) -> Result<()> {
     let verdict = judge(&summary, &problems);
     if verdict.is_ok() && options.filter.is_none() {
         self_check(paths, options, &kernel, &image)?;
+        splash_boots(paths, options, flavour, &kernel)?;
     }
     eprintln!(
         "test: {} KUnit cases ran; finished in {}",
@@ -65,6 +67,27 @@ pub fn run(paths: &Paths, options: &Options) -> Result<()> {
         summary.skipped
     );
     verdict
+}
+
+/// Boots once per display with the boot splash on and checks its screenshots, as `cargo xtask
+/// run` does: the picture pixel for pixel, the animation confined to the bar, the progress.
+fn splash_boots(paths: &Paths, options: &Options, flavour: Flavour, kernel: &Path) -> Result<()> {
+    for display in run::DISPLAYS {
+        let outcome = run::show_splash(
+            paths,
+            flavour,
+            kernel,
+            display,
+            options.timeout,
+            options.verbose,
+        )?;
+        eprintln!(
+            "test: splash on the {} display: {}",
+            display.name,
+            outcome.summary()
+        );
+    }
+    Ok(())
 }
 
 /// Fails on a failed case, and on a run that does not match the expected list.
@@ -89,7 +112,8 @@ fn run_suites(
     image: &Path,
 ) -> Result<(kunit::Summary, Vec<String>)> {
     let log = paths.output().join("guest-test.log");
-    let mut parameters = String::from("kunit.enable=1");
+    // The suites draw on the displays themselves; the boot splash would compete with them.
+    let mut parameters = String::from("kunit.enable=1 bootsplash.enable=0");
     if let Some(glob) = &options.filter {
         parameters += &format!(" kunit.filter_glob={glob}");
     }
@@ -123,8 +147,8 @@ fn run_suites(
 fn self_check(paths: &Paths, options: &Options, kernel: &Path, image: &Path) -> Result<()> {
     let log = paths.output().join("guest-self-check.log");
     eprintln!("test: self-check: booting with a case that fails on purpose");
-    let parameters = "kunit.enable=1 kunit.filter_glob=drm_vmap_client_harness \
-                      drm_vmap_client_fail_on_purpose=1";
+    let parameters = "kunit.enable=1 bootsplash.enable=0 \
+                      kunit.filter_glob=drm_vmap_client_harness drm_vmap_client_fail_on_purpose=1";
     qemu::boot(
         &suite_guest(options, kernel, image, parameters, &log),
         &mut |_, _| Ok(false),
@@ -162,6 +186,7 @@ fn suite_guest<'a>(
         timeout: Duration::from_secs(options.timeout),
         cpus: 2,
         verbose: false,
+        machine: Machine::StdAndCirrus,
     }
 }
 

@@ -116,8 +116,10 @@ mod tests {
             },
         ];
         draw(&png, &ratios).unwrap();
-        let decoder = png::Decoder::new(std::fs::File::open(&png).unwrap());
-        let info = decoder.read_info().unwrap().info().clone();
-        assert_eq!((info.width, info.height), (WIDTH, 120 + 2 * ROW_HEIGHT));
+        let chart = image::open(&png).unwrap();
+        assert_eq!(
+            (chart.width(), chart.height()),
+            (WIDTH, 120 + 2 * ROW_HEIGHT)
+        );
     }
 }

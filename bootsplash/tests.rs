@@ -1,0 +1,655 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The `bootsplash` KUnit suite: layouts, the BMP decoder on good and hostile data, the
+//! picture chain, the options, and the splash itself on vkms (damage, pixels on screen,
+//! mappings, handover).
+
+use crate::bmp::{self, BmpError};
+use crate::draw::{encode, Bar, FILL, TRACK};
+use crate::options::{parse_colour, parse_progress, Colour, Progress};
+use crate::picture::{self, Attempt, Refusal, Source};
+use crate::scene::{PictureSize, Scene};
+use crate::splash::{DeviceSplash, ProgressSource, Settings};
+use kernel::{
+    drm_client::{testing, Damage, Device, Next},
+    error::code::*,
+    ktest::{CaseResult, Test},
+    ktest_assert, ktest_assert_eq, ktest_assert_err, ktest_suite,
+    module_param::{Flag, ParamValue, RangedU32, Text},
+    prelude::*,
+    sync::Arc,
+    types::ARef,
+    vmap_cache::flush_deferred_releases,
+};
+
+/// The built-in picture's size and a few of its pixels (see `logo/make_logo.py`).
+const LOGO: (u32, u32) = (160, 120);
+const LOGO_BACKGROUND: u32 = 0x0010_1418;
+const LOGO_FRAME: u32 = 0x00d8_dee6;
+const LOGO_RING: u32 = 0x00f0_7c30;
+
+fn area(x: u32, y: u32, width: u32, height: u32) -> Damage {
+    Damage {
+        x,
+        y,
+        width,
+        height,
+    }
+}
+
+fn inside(inner: &Damage, outer: &Damage) -> bool {
+    inner.x >= outer.x
+        && inner.y >= outer.y
+        && inner.x + inner.width <= outer.x + outer.width
+        && inner.y + inner.height <= outer.y + outer.height
+}
+
+/// The picture's drawn area in the framebuffer, clipped to the output.
+fn picture_area(scene: &Scene) -> Option<Damage> {
+    let placement = scene.picture?;
+    let scale = i64::from(placement.scale);
+    let left = placement.x.max(i64::from(scene.output.x));
+    let top = placement.y.max(i64::from(scene.output.y));
+    let right = (placement.x + i64::from(placement.width) * scale)
+        .min(i64::from(scene.output.x + scene.output.width));
+    let bottom = (placement.y + i64::from(placement.height) * scale)
+        .min(i64::from(scene.output.y + scene.output.height));
+    Some(area(
+        u32::try_from(left).ok()?,
+        u32::try_from(top).ok()?,
+        u32::try_from(right - left).ok()?,
+        u32::try_from(bottom - top).ok()?,
+    ))
+}
+
+fn logo_size() -> Option<PictureSize> {
+    Some(PictureSize {
+        width: LOGO.0,
+        height: LOGO.1,
+        firmware_origin: None,
+    })
+}
+
+/// Checks what every layout must satisfy: the bar inside the output and below the picture,
+/// not over it, and a centred picture.
+fn check_layout(test: &Test, scene: &Scene) -> CaseResult {
+    ktest_assert!(test, inside(&scene.bar, &scene.output));
+    ktest_assert!(test, scene.bar.width > 0 && scene.bar.height > 0);
+    if let Some(picture) = picture_area(scene) {
+        ktest_assert!(test, inside(&picture, &scene.output));
+        ktest_assert!(test, scene.bar.y >= picture.y + picture.height);
+    }
+    Ok(())
+}
+
+fn layout_for_tiny_and_odd_modes(test: &Test) -> CaseResult {
+    for ((width, height), scale) in [
+        ((320, 200), 1),
+        ((160, 120), 1),
+        ((1366, 767), 3),
+        ((799, 601), 2),
+        ((41, 31), 1),
+    ] {
+        let scene = Scene::new(area(0, 0, width, height), logo_size());
+        let placement = scene.picture.ok_or(EINVAL)?;
+        ktest_assert_eq!(test, placement.scale, scale);
+        if width >= LOGO.0 && height >= LOGO.1 + 12 {
+            check_layout(test, &scene)?;
+            // Centred to within the rounding of an odd difference.
+            let left = placement.x;
+            let right = i64::from(width) - left - i64::from(LOGO.0 * scale);
+            ktest_assert!(test, (left - right).abs() <= 1);
+        } else {
+            // Larger than the output: clipped, centred, the bar still on screen.
+            ktest_assert!(test, inside(&scene.bar, &scene.output));
+            ktest_assert!(test, placement.x <= 0 || placement.y <= 0);
+        }
+    }
+    Ok(())
+}
+
+fn layout_for_common_and_huge_modes(test: &Test) -> CaseResult {
+    // Scale: the largest integer keeping the picture within half the output, at most 8.
+    for ((width, height), scale) in [
+        ((1024, 768), 3),
+        ((1280, 800), 3),
+        ((1920, 1080), 4),
+        ((3840, 2160), 8),
+        ((7680, 4320), 8),
+    ] {
+        let scene = Scene::new(area(0, 0, width, height), logo_size());
+        ktest_assert_eq!(test, scene.picture.ok_or(EINVAL)?.scale, scale);
+        check_layout(test, &scene)?;
+    }
+    // A second output, side by side, gets its own layout in its own part of the buffer.
+    let right = Scene::new(area(1024, 0, 800, 600), logo_size());
+    ktest_assert!(
+        test,
+        inside(&picture_area(&right).ok_or(EINVAL)?, &right.output)
+    );
+    ktest_assert!(test, right.bar.x >= 1024);
+    Ok(())
+}
+
+fn firmware_logo_keeps_its_place(test: &Test) -> CaseResult {
+    // OVMF's logo (193x58) at 1280x800: offsets 543/371, centred; the same mode keeps them.
+    let bgrt = |x, y| {
+        Some(PictureSize {
+            width: 193,
+            height: 58,
+            firmware_origin: Some((x, y)),
+        })
+    };
+    let same_mode = Scene::new(area(0, 0, 1280, 800), bgrt(543, 371));
+    let placement = same_mode.picture.ok_or(EINVAL)?;
+    ktest_assert_eq!(
+        test,
+        (placement.x, placement.y, placement.scale),
+        (543, 371, 1)
+    );
+    // cirrus: the firmware drew at 800x600 (303/271), DRM switches to 1024x768: centred
+    // again, never scaled, so it stays the firmware's size.
+    let new_mode = Scene::new(area(0, 0, 1024, 768), bgrt(303, 271));
+    let placement = new_mode.picture.ok_or(EINVAL)?;
+    ktest_assert_eq!(
+        test,
+        (placement.x, placement.y, placement.scale),
+        (415, 355, 1)
+    );
+    check_layout(test, &new_mode)?;
+    Ok(())
+}
+
+/// A BMP file of `width` x `height` pixels at `bits` (24 or 32), uncompressed, bottom-up,
+/// pixel (x, y) = `colour(x, y)`.
+fn true_colour_bmp(
+    width: u32,
+    height: u32,
+    bits: u16,
+    colour: fn(u32, u32) -> u32,
+) -> Result<KVec<u8>> {
+    let stride = (width as usize * usize::from(bits) / 8).div_ceil(4) * 4;
+    let mut file = bmp_headers(width, height, bits, 0, 0, stride * height as usize)?;
+    for y in (0..height).rev() {
+        let mut row = KVec::new();
+        for x in 0..width {
+            let [blue, green, red, _] = colour(x, y).to_le_bytes();
+            row.extend_from_slice(&[blue, green, red], GFP_KERNEL)?;
+            if bits == 32 {
+                row.push(0, GFP_KERNEL)?;
+            }
+        }
+        while row.len() < stride {
+            row.push(0, GFP_KERNEL)?;
+        }
+        file.extend_from_slice(&row, GFP_KERNEL)?;
+    }
+    Ok(file)
+}
+
+/// The file and info headers of a BMP, with `palette` entries following.
+fn bmp_headers(
+    width: u32,
+    height: u32,
+    bits: u16,
+    compression: u32,
+    palette: u32,
+    pixel_bytes: usize,
+) -> Result<KVec<u8>> {
+    let offset = 54 + palette * 4;
+    let size = offset + u32::try_from(pixel_bytes)?;
+    let mut file = KVec::new();
+    for (bytes, len) in [
+        (u32::from_le_bytes(*b"BM\0\0"), 2),
+        (size, 4),
+        (0, 4),
+        (offset, 4),
+        (40, 4),
+        (width, 4),
+        (height, 4),
+        (1 | (u32::from(bits) << 16), 4),
+        (compression, 4),
+        (u32::try_from(pixel_bytes)?, 4),
+        (2835, 4),
+        (2835, 4),
+        (palette, 4),
+        (0, 4),
+    ] {
+        file.extend_from_slice(&bytes.to_le_bytes()[..len], GFP_KERNEL)?;
+    }
+    Ok(file)
+}
+
+fn gradient(x: u32, y: u32) -> u32 {
+    (x * 40) << 16 | (y * 50) << 8 | 0x80
+}
+
+fn decoder_reads_good_input(test: &Test) -> CaseResult {
+    for bits in [24, 32] {
+        let file = true_colour_bmp(5, 3, bits, gradient)?;
+        let image = bmp::decode(&file, 64).map_err(|_| EINVAL)?;
+        ktest_assert_eq!(test, (image.width(), image.height()), (5, 3));
+        for (x, y) in [(0, 0), (4, 0), (2, 1), (4, 2)] {
+            ktest_assert_eq!(test, image.pixel(x, y), gradient(x, y));
+        }
+    }
+    // The built-in picture: 8-bit RLE, bottom-up.
+    let logo = bmp::decode(picture::BUILT_IN, picture::MAX_SIDE).map_err(|_| EINVAL)?;
+    ktest_assert_eq!(test, (logo.width(), logo.height()), LOGO);
+    ktest_assert_eq!(test, logo.pixel(0, 0), LOGO_BACKGROUND);
+    ktest_assert_eq!(test, logo.pixel(12, 8), LOGO_FRAME);
+    // The ring's left edge, 25 pixels left of its centre (80, 50).
+    ktest_assert_eq!(test, logo.pixel(55, 50), LOGO_RING);
+    ktest_assert!(test, picture::BUILT_IN.len() < 4096);
+    Ok(())
+}
+
+/// Counts the prefixes of `file` the decoder accepts; each must fail cleanly.
+fn accepted_prefixes(file: &[u8]) -> usize {
+    (0..file.len())
+        .filter(|&len| bmp::decode(&file[..len], picture::MAX_SIDE).is_ok())
+        .count()
+}
+
+fn decoder_refuses_truncated_input(test: &Test) -> CaseResult {
+    let true_colour = true_colour_bmp(7, 5, 24, gradient)?;
+    ktest_assert_eq!(test, accepted_prefixes(&true_colour), 0);
+    ktest_assert_eq!(test, accepted_prefixes(picture::BUILT_IN), 0);
+    ktest_assert_eq!(
+        test,
+        bmp::decode(&true_colour[..60], 64).err(),
+        Some(BmpError::Truncated)
+    );
+    pr_info!(
+        "decoder: {} truncated files tried, all refused\n",
+        true_colour.len() + picture::BUILT_IN.len()
+    );
+    Ok(())
+}
+
+fn decoder_refuses_oversized_input(test: &Test) -> CaseResult {
+    // The header claims 70000 x 70000 in 70 bytes: refused before any allocation.
+    let mut huge = bmp_headers(70000, 70000, 24, 0, 0, 16)?;
+    huge.extend_from_slice(&[0; 16], GFP_KERNEL)?;
+    ktest_assert_eq!(
+        test,
+        bmp::decode(&huge, picture::MAX_SIDE).err(),
+        Some(BmpError::BadSize)
+    );
+    let mut negative = bmp_headers(4, 0x8000_0000, 24, 0, 0, 16)?;
+    negative.extend_from_slice(&[0; 16], GFP_KERNEL)?;
+    ktest_assert_eq!(
+        test,
+        bmp::decode(&negative, picture::MAX_SIDE).err(),
+        Some(BmpError::BadSize)
+    );
+    let zero = true_colour_bmp(1, 1, 24, gradient)?;
+    let mut zero_width = true_colour_bmp(1, 1, 24, gradient)?;
+    zero_width[18..22].copy_from_slice(&0u32.to_le_bytes());
+    ktest_assert_eq!(
+        test,
+        bmp::decode(&zero_width, 64).err(),
+        Some(BmpError::BadSize)
+    );
+    // Within the file format but above the caller's limit.
+    ktest_assert_eq!(test, bmp::decode(&zero, 0).err(), Some(BmpError::BadSize));
+    Ok(())
+}
+
+fn decoder_refuses_corrupt_input(test: &Test) -> CaseResult {
+    let mut not_bmp = true_colour_bmp(2, 2, 24, gradient)?;
+    not_bmp[0] = b'X';
+    ktest_assert_eq!(
+        test,
+        bmp::decode(&not_bmp, 64).err(),
+        Some(BmpError::NotBmp)
+    );
+    let mut sixteen_bits = true_colour_bmp(2, 2, 24, gradient)?;
+    sixteen_bits[28] = 16;
+    ktest_assert_eq!(
+        test,
+        bmp::decode(&sixteen_bits, 64).err(),
+        Some(BmpError::Unsupported)
+    );
+    // RLE8, 4x1 with 2 palette entries: a run longer than the row, then an index beyond the
+    // palette, then no end marker.
+    for (codes, expected) in [
+        (&[5u8, 0, 0, 1][..], BmpError::Corrupt),
+        (&[1, 7, 0, 1][..], BmpError::Corrupt),
+        (&[4, 1][..], BmpError::Truncated),
+        (&[0, 2, 9, 0, 0, 1][..], BmpError::Corrupt),
+    ] {
+        let mut file = bmp_headers(4, 1, 8, 1, 2, codes.len())?;
+        file.extend_from_slice(&[0, 0, 0, 0, 255, 255, 255, 0], GFP_KERNEL)?;
+        file.extend_from_slice(codes, GFP_KERNEL)?;
+        ktest_assert_eq!(test, bmp::decode(&file, 64).err(), Some(expected));
+    }
+    // Every single-byte corruption of the built-in picture decodes or fails cleanly.
+    let mut copy = KVVec::new();
+    copy.extend_from_slice(picture::BUILT_IN, GFP_KERNEL)?;
+    let (mut tried, mut refused) = (0, 0);
+    let mut seed: u32 = 0x2545_f491;
+    for at in 0..copy.len() {
+        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        let original = copy[at];
+        copy[at] = original ^ (1u8 << ((seed >> 16) % 8));
+        tried += 1;
+        if bmp::decode(&copy, picture::MAX_SIDE).is_err() {
+            refused += 1;
+        }
+        copy[at] = original;
+    }
+    pr_info!(
+        "decoder: {tried} corrupted files tried, {refused} refused, none read out of bounds\n"
+    );
+    ktest_assert!(test, refused > 0);
+    Ok(())
+}
+
+fn picture_chain_falls_back_in_order(test: &Test) -> CaseResult {
+    let absent = || Err(Refusal::Absent);
+    let corrupt = || Err(Refusal::Bad(BmpError::Corrupt));
+    let missing = || Err(Refusal::Failed(-2));
+    let built_in = picture::built_in;
+    let mut reports = KVec::new();
+    let attempts: [Attempt<'_>; 3] = [
+        (Source::FirmwareLogo, &absent),
+        (Source::File, &corrupt),
+        (Source::BuiltIn, &built_in),
+    ];
+    let chosen = picture::choose(&attempts, &mut |source, refusal| {
+        let _ = reports.push((source, refusal), GFP_KERNEL);
+    });
+    ktest_assert_eq!(test, chosen.source, Source::BuiltIn);
+    ktest_assert_eq!(test, reports.len(), 1);
+    ktest_assert_eq!(
+        test,
+        reports[0],
+        (Source::File, Refusal::Bad(BmpError::Corrupt))
+    );
+    // Nothing good: the solid colour, every failure reported once.
+    let attempts: [Attempt<'_>; 2] = [(Source::File, &missing), (Source::BuiltIn, &corrupt)];
+    let mut count = 0;
+    let chosen = picture::choose(&attempts, &mut |_, _| count += 1);
+    ktest_assert_eq!(test, (chosen.source, count), (Source::SolidColour, 2));
+    ktest_assert!(test, chosen.image.is_none());
+    // The first good source wins, the later ones are not even tried.
+    let attempts: [Attempt<'_>; 2] = [(Source::BuiltIn, &built_in), (Source::File, &corrupt)];
+    let chosen = picture::choose(&attempts, &mut |_, _| count += 1);
+    ktest_assert_eq!(test, (chosen.source, count), (Source::BuiltIn, 2));
+    Ok(())
+}
+
+fn progress_parameter_parses(test: &Test) -> CaseResult {
+    for (text, value) in [(&b"0"[..], 0), (b"42", 42), (b"100", 100), (b"0x10", 16)] {
+        ktest_assert_eq!(test, parse_progress(text)?, value);
+    }
+    for text in [&b"101"[..], b"-1", b"", b"4x", b"99999999999"] {
+        ktest_assert_err!(test, parse_progress(text), EINVAL);
+    }
+    let progress = Progress::new();
+    ktest_assert_eq!(test, progress.progress(), None);
+    progress.parse(b"57")?;
+    ktest_assert_eq!(test, progress.progress(), Some(57));
+    ktest_assert_err!(test, progress.parse(b"200"), EINVAL);
+    ktest_assert_eq!(test, progress.progress(), Some(57));
+    Ok(())
+}
+
+fn command_line_options_parse(test: &Test) -> CaseResult {
+    for text in [&b"102030"[..], b"#102030", b"0x102030"] {
+        ktest_assert_eq!(test, parse_colour(text)?, 0x0010_2030);
+    }
+    for text in [&b"10203"[..], b"#1020304", b"red", b"0x10203g", b""] {
+        ktest_assert_err!(test, parse_colour(text), EINVAL);
+    }
+    let colour = Colour::new(0x00ab_cdef);
+    ktest_assert_err!(test, colour.parse(b"nonsense"), EINVAL);
+    ktest_assert_eq!(test, colour.get(), 0x00ab_cdef);
+    let fps = RangedU32::new(30, 1, 240);
+    for text in [&b"0"[..], b"241", b"fast", b""] {
+        ktest_assert_err!(test, fps.parse(text), EINVAL);
+    }
+    ktest_assert_eq!(test, fps.get(), 30);
+    fps.parse(b"60")?;
+    ktest_assert_eq!(test, fps.get(), 60);
+    let enable = Flag::new(true);
+    for (text, value) in [
+        (&b"0"[..], false),
+        (b"y", true),
+        (b"off", false),
+        (b"on", true),
+    ] {
+        enable.parse(text)?;
+        ktest_assert_eq!(test, enable.get(), value);
+    }
+    ktest_assert_err!(test, enable.parse(b"maybe"), EINVAL);
+    let image: Text<8> = Text::new();
+    ktest_assert_err!(test, image.parse(b"too-long-name.bmp"), EINVAL);
+    image.parse(b"a.bmp")?;
+    let mut copy = [0u8; 8];
+    ktest_assert_eq!(test, image.copy_to(&mut copy), Some(5));
+    ktest_assert_eq!(test, copy[..6], *b"a.bmp\0");
+    Ok(())
+}
+
+/// Progress that a case sets.
+struct FixedProgress(Option<u32>);
+
+impl ProgressSource for FixedProgress {
+    fn progress(&self) -> Option<u32> {
+        self.0
+    }
+}
+
+static NO_PROGRESS: FixedProgress = FixedProgress(None);
+static HALF_DONE: FixedProgress = FixedProgress(Some(50));
+
+/// Runs `body` with a splash of the built-in picture on vkms, then checks that the splash
+/// left no framebuffer and no device reference behind.
+fn with_splash(
+    test: &Test,
+    progress: &'static FixedProgress,
+    body: impl FnOnce(&Arc<DeviceSplash>) -> CaseResult,
+) -> CaseResult {
+    let device: ARef<Device> = Device::find_by_driver(b"vkms")?;
+    let framebuffers = device.framebuffer_count();
+    let references = device.ref_count();
+    let picture = Arc::new(picture::built_in().map_err(|_| EINVAL)?, GFP_KERNEL)?;
+    let settings = Settings {
+        fps: 30,
+        background: 0x0020_3040,
+    };
+    let splash = DeviceSplash::start(&device, picture, settings, progress, None)?.ok_or(ENODEV)?;
+    let result = body(&splash);
+    splash.end();
+    drop(splash);
+    for _ in 0..100 {
+        flush_deferred_releases();
+        if device.ref_count() <= references {
+            break;
+        }
+        test.sleep_ms(10);
+    }
+    result?;
+    ktest_assert_eq!(test, device.framebuffer_count(), framebuffers);
+    ktest_assert_eq!(test, device.ref_count(), references);
+    Ok(())
+}
+
+/// The frame on screen, as the display reads it.
+fn shown_frame(splash: &DeviceSplash) -> Result<(KVVec<u8>, u32)> {
+    let (_, layout) = splash.current_scenes()?;
+    let layout = layout.ok_or(ENODEV)?;
+    let mut frame = KVVec::from_elem(0u8, layout.size(), GFP_KERNEL)?;
+    let id = splash.read_shown(0, &mut frame)?;
+    Ok((frame, id))
+}
+
+fn pixel_at(frame: &[u8], pitch: usize, x: u32, y: u32) -> u32 {
+    let at = y as usize * pitch + x as usize * 4;
+    frame.get(at..at + 4).map_or(u32::MAX, |bytes| {
+        u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) & 0x00ff_ffff
+    })
+}
+
+fn splash_shows_the_picture_where_it_says(test: &Test) -> CaseResult {
+    with_splash(test, &HALF_DONE, |splash| {
+        let (scenes, layout) = splash.current_scenes()?;
+        let layout = layout.ok_or(ENODEV)?;
+        let (frame, id) = shown_frame(splash)?;
+        ktest_assert_eq!(test, testing::scanned_out_id(splash.device()), id);
+        let image = splash.picture().image.as_ref().ok_or(EINVAL)?;
+        let scene = scenes.first().ok_or(ENODEV)?;
+        let placement = scene.picture.ok_or(EINVAL)?;
+        let picture = picture_area(scene).ok_or(EINVAL)?;
+        let mut wrong = 0;
+        for y in picture.y..picture.y + picture.height {
+            for x in picture.x..picture.x + picture.width {
+                let scale = i64::from(placement.scale);
+                let source_x =
+                    u32::try_from((i64::from(x) - placement.x) / scale).map_err(|_| EINVAL)?;
+                let source_y =
+                    u32::try_from((i64::from(y) - placement.y) / scale).map_err(|_| EINVAL)?;
+                if pixel_at(&frame, layout.pitch(), x, y) != image.pixel(source_x, source_y) {
+                    wrong += 1;
+                }
+            }
+        }
+        ktest_assert_eq!(test, wrong, 0);
+        // Background outside the picture and the bar, the bar at 50%.
+        ktest_assert_eq!(test, pixel_at(&frame, layout.pitch(), 0, 0), 0x0020_3040);
+        let bar = scene.bar;
+        ktest_assert_eq!(test, pixel_at(&frame, layout.pitch(), bar.x, bar.y), FILL);
+        ktest_assert_eq!(
+            test,
+            pixel_at(&frame, layout.pitch(), bar.x + bar.width - 1, bar.y),
+            TRACK
+        );
+        Ok(())
+    })
+}
+
+fn frames_damage_only_the_bar(test: &Test) -> CaseResult {
+    with_splash(test, &NO_PROGRESS, |splash| {
+        let (scenes, layout) = splash.current_scenes()?;
+        let layout = layout.ok_or(ENODEV)?;
+        // `start()` drew frame 0 into the first buffer and frame 1 into the second; frame 2
+        // redraws the first one whole (the mode set of frame 0 may have cleared it); from
+        // frame 3 on only the bar changes.
+        ktest_assert_eq!(test, splash.frame(2), Next::Continue);
+        for number in 3..7 {
+            let (before, before_id) = shown_frame(splash)?;
+            ktest_assert_eq!(test, splash.frame(number), Next::Continue);
+            let (after, after_id) = shown_frame(splash)?;
+            ktest_assert!(test, before_id != after_id);
+            let damage = splash.last_damage()?;
+            ktest_assert_eq!(test, damage.len(), scenes.len());
+            for (area, scene) in damage.iter().zip(scenes.iter()) {
+                ktest_assert_eq!(test, *area, scene.bar);
+            }
+            let (mut outside, mut inside_bar) = (0, 0);
+            for y in 0..layout.height() {
+                for x in 0..layout.width() {
+                    if pixel_at(&before, layout.pitch(), x, y)
+                        == pixel_at(&after, layout.pitch(), x, y)
+                    {
+                        continue;
+                    }
+                    if scenes
+                        .iter()
+                        .any(|scene| inside(&area(x, y, 1, 1), &scene.bar))
+                    {
+                        inside_bar += 1;
+                    } else {
+                        outside += 1;
+                    }
+                }
+            }
+            ktest_assert_eq!(test, outside, 0);
+            ktest_assert!(test, inside_bar > 0);
+        }
+        Ok(())
+    })
+}
+
+fn frames_reuse_their_mappings(test: &Test) -> CaseResult {
+    const FRAMES: u64 = 40;
+    with_splash(test, &NO_PROGRESS, |splash| {
+        for number in 2..FRAMES + 2 {
+            ktest_assert_eq!(test, splash.frame(number), Next::Continue);
+        }
+        let stats = splash.buffer_stats()?;
+        ktest_assert_eq!(test, stats.len(), 2);
+        let misses: u64 = stats.iter().map(|stats| stats.misses).sum();
+        let hits: u64 = stats.iter().map(|stats| stats.hits).sum();
+        // vkms: shmem, nothing moves; one mapping per buffer for all the frames.
+        ktest_assert_eq!(test, misses, 2);
+        // `start()` drew two frames, then `FRAMES` more: one access each.
+        ktest_assert_eq!(test, hits + misses, FRAMES + 2);
+        ktest_assert_eq!(test, splash.frames(), FRAMES + 2);
+        Ok(())
+    })
+}
+
+fn handover_stops_and_releases_everything(test: &Test) -> CaseResult {
+    with_splash(test, &NO_PROGRESS, |splash| {
+        ktest_assert_eq!(test, splash.frame(2), Next::Continue);
+        let shown = testing::scanned_out_id(splash.device());
+        ktest_assert!(test, shown != 0);
+        let master = testing::MasterFile::open(splash.device())?;
+        ktest_assert_eq!(test, splash.frame(3), Next::Stop);
+        ktest_assert!(test, !splash.is_active());
+        ktest_assert_eq!(test, splash.buffer_stats()?.len(), 0);
+        // It does not come back: later frames stop at once, restores are declined.
+        ktest_assert_eq!(test, splash.frame(4), Next::Stop);
+        drop(master);
+        ktest_assert_eq!(test, splash.frame(5), Next::Stop);
+        ktest_assert!(test, !splash.is_active());
+        Ok(())
+    })
+}
+
+fn bar_shows_progress_or_sweeps(test: &Test) -> CaseResult {
+    ktest_assert_eq!(test, Bar::Progress(0).lit(200), (0, 0));
+    ktest_assert_eq!(test, Bar::Progress(50).lit(200), (0, 100));
+    ktest_assert_eq!(test, Bar::Progress(250).lit(200), (0, 200));
+    let sweep = |phase| Bar::Sweep { phase, steps: 30 }.lit(200);
+    ktest_assert_eq!(test, sweep(0), (0, 50));
+    ktest_assert_eq!(test, sweep(30), (150, 50));
+    ktest_assert_eq!(test, sweep(60), (0, 50));
+    ktest_assert_eq!(test, sweep(15), sweep(45));
+    // RGB565 packs 5-6-5 bits.
+    ktest_assert_eq!(
+        test,
+        encode(0x00ff_ffff, kernel::drm_client::Format::Rgb565)[..2],
+        [0xff, 0xff]
+    );
+    ktest_assert_eq!(
+        test,
+        encode(0x0000_ff00, kernel::drm_client::Format::Rgb565)[..2],
+        [0xe0, 0x07]
+    );
+    Ok(())
+}
+
+ktest_suite!(
+    bootsplash,
+    [
+        layout_for_tiny_and_odd_modes,
+        layout_for_common_and_huge_modes,
+        firmware_logo_keeps_its_place,
+        decoder_reads_good_input,
+        decoder_refuses_truncated_input,
+        decoder_refuses_oversized_input,
+        decoder_refuses_corrupt_input,
+        picture_chain_falls_back_in_order,
+        progress_parameter_parses,
+        command_line_options_parse,
+        bar_shows_progress_or_sweeps,
+        splash_shows_the_picture_where_it_says,
+        frames_damage_only_the_bar,
+        frames_reuse_their_mappings,
+        handover_stops_and_releases_everything,
+    ]
+);
