@@ -163,7 +163,7 @@ impl Watcher {
 /// Logs the splash's first frame and starts its animation.
 fn announce(splash: &Arc<DeviceSplash>) {
     let now = Ktime::ktime_get();
-    let (allocator, flips, (width, height)) = splash.describe();
+    let (allocator, vgem_refusal, flips, (width, height)) = splash.describe();
     let since_registration = match splash.registered_at() {
         Some(at) => kernel::time::ktime_ms_delta(now, at),
         None => -1,
@@ -190,6 +190,15 @@ fn announce(splash: &Arc<DeviceSplash>) {
         now.to_ms(),
     );
     log_layout(splash);
+    if let Some(error) = vgem_refusal {
+        // virtio-gpu in 6.12 imports no foreign dma-buf (ENODEV); bochs imports none at all.
+        pr_info!(
+            "card{} ({}): vgem buffers not importable (error {}), the device's own are used\n",
+            device.primary_minor().unwrap_or(u32::MAX),
+            device.driver_name(),
+            error.to_errno()
+        );
+    }
     // The frame clock's queued work keeps the splash; it stops when the splash ends.
     if let Err(error) = splash.animate() {
         pr_warn!("no animation: error {}\n", error.to_errno());

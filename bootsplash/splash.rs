@@ -95,6 +95,13 @@ impl Surface {
         }
     }
 
+    fn vgem_refusal(&self) -> Option<Error> {
+        match self {
+            Surface::Flipping { buffers, .. } => buffers.vgem_refusal(),
+            Surface::InPlace { buffer, .. } => buffer.vgem_refusal(),
+        }
+    }
+
     fn size(&self) -> (u32, u32) {
         let layout = match self {
             Surface::Flipping { buffers, .. } => *buffers.layout(),
@@ -276,16 +283,18 @@ impl DeviceSplash {
         Ok(stats)
     }
 
-    /// How the framebuffers were allocated, and whether the splash flips.
-    pub(crate) fn describe(&self) -> (Allocator, bool, (u32, u32)) {
+    /// How the framebuffers were allocated (and why not from vgem), and whether the splash
+    /// flips.
+    pub(crate) fn describe(&self) -> (Allocator, Option<Error>, bool, (u32, u32)) {
         let active = self.active.lock();
         match active.as_ref().map(|active| &active.surface) {
             Some(surface) => (
                 surface.allocator(),
+                surface.vgem_refusal(),
                 matches!(surface, Surface::Flipping { .. }),
                 surface.size(),
             ),
-            None => (Allocator::Device, false, (0, 0)),
+            None => (Allocator::Device, None, false, (0, 0)),
         }
     }
 
@@ -430,6 +439,21 @@ impl DeviceSplash {
         };
         kernel::drm_client::testing::read_as_display(shown, offset, dst)?;
         Ok(shown.id())
+    }
+
+    #[cfg(CONFIG_DRM_VMAP_CLIENT_KUNIT_TEST)]
+    /// Runs `f` on the framebuffer the next frame draws into (the only one for a splash that
+    /// redraws in place).
+    pub(crate) fn with_back_buffer<R>(
+        &self,
+        f: impl FnOnce(&Framebuffer) -> Result<R>,
+    ) -> Result<R> {
+        let active = self.active.lock();
+        match active.as_ref().map(|active| &active.surface) {
+            Some(Surface::Flipping { buffers, .. }) => f(buffers.back()),
+            Some(Surface::InPlace { buffer, .. }) => f(buffer),
+            None => Err(ENODEV),
+        }
     }
 
     #[cfg(CONFIG_DRM_VMAP_CLIENT_KUNIT_TEST)]

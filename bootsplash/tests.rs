@@ -445,14 +445,28 @@ impl ProgressSource for FixedProgress {
 static NO_PROGRESS: FixedProgress = FixedProgress(None);
 static HALF_DONE: FixedProgress = FixedProgress(Some(50));
 
-/// Runs `body` with a splash of the built-in picture on vkms, then checks that the splash
-/// left no framebuffer and no device reference behind.
+/// Runs `body` with a splash of the built-in picture on vkms; see [`with_splash_on`].
 fn with_splash(
     test: &Test,
     progress: &'static FixedProgress,
     body: impl FnOnce(&Arc<DeviceSplash>) -> CaseResult,
 ) -> CaseResult {
-    let device: ARef<Device> = Device::find_by_driver(b"vkms")?;
+    with_splash_on(test, b"vkms", progress, body)
+}
+
+/// Runs `body` with a splash of the built-in picture on the first device of `driver`, then
+/// checks that the splash left no framebuffer and no device reference behind.
+fn with_splash_on(
+    test: &Test,
+    driver: &[u8],
+    progress: &'static FixedProgress,
+    body: impl FnOnce(&Arc<DeviceSplash>) -> CaseResult,
+) -> CaseResult {
+    let device: ARef<Device> = match Device::find_by_driver(driver) {
+        Ok(device) => device,
+        Err(error) if error == ENODEV => return Err(test.skip(format_args!("no such display"))),
+        Err(error) => return Err(error.into()),
+    };
     let framebuffers = device.framebuffer_count();
     let references = device.ref_count();
     let picture = Arc::new(picture::built_in().map_err(|_| EINVAL)?, GFP_KERNEL)?;
@@ -592,6 +606,51 @@ fn frames_reuse_their_mappings(test: &Test) -> CaseResult {
     })
 }
 
+/// The sum of both framebuffers' counters: (misses, remaps, hits).
+fn mapping_counts(splash: &DeviceSplash) -> Result<(u64, u64, u64)> {
+    let stats = splash.buffer_stats()?;
+    Ok(stats
+        .iter()
+        .fold((0, 0, 0), |(misses, remaps, hits), stats| {
+            (
+                misses + stats.misses,
+                remaps + stats.remaps,
+                hits + stats.hits,
+            )
+        }))
+}
+
+fn frames_on_video_memory_remap_only_when_moved(test: &Test) -> CaseResult {
+    with_splash_on(test, b"bochs-drm", &NO_PROGRESS, |splash| {
+        // Both buffers were drawn in system memory, then moved into video memory by the
+        // display: one mapping each, and one remap each for that move.
+        for number in 2..12 {
+            ktest_assert_eq!(test, splash.frame(number), Next::Continue);
+        }
+        let (misses, remaps, hits) = mapping_counts(splash)?;
+        ktest_assert_eq!(test, (misses, remaps), (4, 2));
+        ktest_assert_eq!(test, hits + misses, 12);
+        // Evict the back buffer, as memory pressure would: its next frame remaps once, and
+        // once more after the display brought it back into video memory for its flip.
+        let pins = splash.with_back_buffer(|fb| {
+            let pins = testing::placement(fb)?.pins;
+            testing::place(fb, false)?;
+            Ok(pins)
+        })?;
+        ktest_assert_eq!(test, pins, 0);
+        for number in 12..16 {
+            ktest_assert_eq!(test, splash.frame(number), Next::Continue);
+        }
+        let (misses, remaps, hits) = mapping_counts(splash)?;
+        ktest_assert_eq!(test, (misses, remaps), (6, 4));
+        ktest_assert_eq!(test, hits + misses, 16);
+        // The buffer that was evicted is back in video memory, where its flip put it.
+        let in_vram = splash.with_back_buffer(|fb| Ok(testing::placement(fb)?.in_vram))?;
+        ktest_assert!(test, in_vram);
+        Ok(())
+    })
+}
+
 fn handover_stops_and_releases_everything(test: &Test) -> CaseResult {
     with_splash(test, &NO_PROGRESS, |splash| {
         ktest_assert_eq!(test, splash.frame(2), Next::Continue);
@@ -650,6 +709,7 @@ ktest_suite!(
         splash_shows_the_picture_where_it_says,
         frames_damage_only_the_bar,
         frames_reuse_their_mappings,
+        frames_on_video_memory_remap_only_when_moved,
         handover_stops_and_releases_everything,
     ]
 );

@@ -9,7 +9,7 @@
 use super::{import::import, vgem, Client, GemObject, Layout};
 use crate::{
     bindings,
-    error::{code::*, to_result, Result},
+    error::{code::*, to_result, Error, Result},
     types::ARef,
     vmap_cache::DmaBuf,
 };
@@ -34,20 +34,23 @@ pub enum Allocator {
 }
 
 /// Allocates the buffer of a `packed` framebuffer from `allocator`; returns it with the
-/// allocator it came from ([`Allocator::VgemOrDevice`] resolves to one of the other two).
+/// allocator it came from ([`Allocator::VgemOrDevice`] resolves to one of the other two) and,
+/// when vgem was tried first and refused, why.
 pub(super) fn allocate(
     client: &Client,
     allocator: Allocator,
     packed: Layout,
-) -> Result<(Allocation<'_>, Allocator)> {
+) -> Result<(Allocation<'_>, Allocator, Option<Error>)> {
     Ok(match allocator {
-        Allocator::Device => (allocate_dumb(client, &packed)?, Allocator::Device),
-        Allocator::Vgem => (allocate_on_vgem(client, packed)?, Allocator::Vgem),
+        Allocator::Device => (allocate_dumb(client, &packed)?, Allocator::Device, None),
+        Allocator::Vgem => (allocate_on_vgem(client, packed)?, Allocator::Vgem, None),
         Allocator::VgemOrDevice => match allocate_on_vgem(client, packed) {
-            Ok(allocation) => (allocation, Allocator::Vgem),
-            Err(error) if error == ENODEV || error == EOPNOTSUPP => {
-                (allocate_dumb(client, &packed)?, Allocator::Device)
-            }
+            Ok(allocation) => (allocation, Allocator::Vgem, None),
+            Err(error) if error == ENODEV || error == EOPNOTSUPP => (
+                allocate_dumb(client, &packed)?,
+                Allocator::Device,
+                Some(error),
+            ),
             Err(error) => return Err(error),
         },
     })

@@ -4,7 +4,7 @@
 
 use super::{Allocator, Client, Damage, Format, Framebuffer, FramebufferVmap, Layout};
 use crate::{
-    error::Result,
+    error::{Error, Result},
     sync::Arc,
     vmap_cache::{Direction, Mapping},
 };
@@ -50,6 +50,12 @@ impl DoubleBuffer {
     /// Where both framebuffers' memory comes from (see [`Framebuffer::allocator`]).
     pub fn allocator(&self) -> Allocator {
         self.buffers[0].allocator()
+    }
+
+    /// Why the framebuffers are not vgem's, when vgem was asked for first (see
+    /// [`Framebuffer::vgem_refusal`]).
+    pub fn vgem_refusal(&self) -> Option<Error> {
+        self.buffers[0].vgem_refusal()
     }
 
     /// The geometry of both framebuffers.

@@ -22,7 +22,7 @@ use super::{
 };
 use crate::{
     bindings,
-    error::{code::*, from_err_ptr, to_result, Result},
+    error::{code::*, from_err_ptr, to_result, Error, Result},
     sync::Arc,
     vmap_cache::{Access, CachedVmap, Direction, DmaBuf, Stats, VmapCache},
 };
@@ -42,6 +42,7 @@ pub struct Framebuffer {
     fb: NonNull<bindings::drm_framebuffer>,
     layout: Layout,
     allocator: Allocator,
+    vgem_refused: Option<Error>,
     cache: Arc<VmapCache>,
     /// Dropped last: the client's file and device reference outlive the buffer's objects.
     client: Arc<Client>,
@@ -80,6 +81,7 @@ impl Framebuffer {
                 layout,
             },
             allocator,
+            vgem_refused,
         ) = allocate(client, allocator, packed)?;
         // Before the framebuffer, so that nothing can fail once it exists.
         let cache = VmapCache::new(buffer)?;
@@ -92,6 +94,7 @@ impl Framebuffer {
             fb,
             layout,
             allocator,
+            vgem_refused,
             cache,
             client: client.clone(),
         })
@@ -117,6 +120,13 @@ impl Framebuffer {
     /// [`Allocator::VgemOrDevice`] resolved to.
     pub fn allocator(&self) -> Allocator {
         self.allocator
+    }
+
+    /// Why [`Allocator::VgemOrDevice`] fell back to the device's own buffers: `ENODEV` if
+    /// vgem is missing or the device refused the import (virtio-gpu in 6.12 imports no
+    /// foreign dma-buf), `EOPNOTSUPP` if the device has no import at all (bochs).
+    pub fn vgem_refusal(&self) -> Option<Error> {
+        self.vgem_refused
     }
 
     /// The dma-buf the CPU reaches the memory through.

@@ -82,7 +82,8 @@ pub fn run(paths: &Paths, options: &Options) -> Result<()> {
                 kernel: &kernel,
                 initramfs: &image,
                 parameters: &format!(
-                    "kunit.enable=1 bootsplash.enable=0 kunit.filter_glob=drm_vmap_client_bench \
+                    "kunit.enable=1 bootsplash.enable=0 drm_kms_helper.fbdev_emulation=0 \
+                     kunit.filter_glob=drm_vmap_client_bench \
                      drm_vmap_client_bench={scale}"
                 ),
                 init_mode: "test",

@@ -68,13 +68,19 @@ fi
 busybox poweroff -f
 "#;
 
+/// Splash pictures in the guest's `/lib/firmware/`, for `bootsplash.image=`: a good 24-bit
+/// BMP, and the same file cut short.
+pub const TEST_PICTURE: &str = "bootsplash-test.bmp";
+pub const TRUNCATED_PICTURE: &str = "bootsplash-truncated.bmp";
+
 /// Writes the initramfs into `dir`, using the kernel build's `gen_init_cpio`.
 pub fn create(build_dir: &Path, dir: &Path) -> Result<PathBuf> {
     fs::create_dir_all(dir)?;
     let init = dir.join("init.sh");
     fs::write(&init, init_script())?;
+    let pictures = write_test_pictures(dir)?;
     let list = dir.join("initramfs.list");
-    fs::write(&list, cpio_list(&init))?;
+    fs::write(&list, cpio_list(&init, &pictures))?;
     let generator = build_dir.join("usr/gen_init_cpio");
     let archive = command::output_bytes(Command::new(&generator).arg(&list))
         .with_context(|| format!("{} is built with the kernel", generator.display()))?;
@@ -91,9 +97,34 @@ fn init_script() -> String {
         .replace("@PROGRESS_MARKER@", PROGRESS_MARKER)
 }
 
+/// The test picture: colour bands and a diagonal, so that a misplaced or mis-scaled copy
+/// differs from it.
+pub fn test_picture() -> image::RgbImage {
+    image::RgbImage::from_fn(120, 90, |x, y| {
+        if x == y {
+            image::Rgb([0xff, 0xff, 0xff])
+        } else {
+            let band = (x / 20) as u8;
+            image::Rgb([band * 40, 0x90, 0xff - (y as u8) * 2])
+        }
+    })
+}
+
+/// Writes the test pictures into `dir`; returns their paths by guest name.
+fn write_test_pictures(dir: &Path) -> Result<Vec<(&'static str, PathBuf)>> {
+    let good = dir.join(TEST_PICTURE);
+    test_picture()
+        .save_with_format(&good, image::ImageFormat::Bmp)
+        .with_context(|| format!("cannot write {}", good.display()))?;
+    let bytes = fs::read(&good)?;
+    let truncated = dir.join(TRUNCATED_PICTURE);
+    fs::write(&truncated, &bytes[..bytes.len() / 2])?;
+    Ok(vec![(TEST_PICTURE, good), (TRUNCATED_PICTURE, truncated)])
+}
+
 /// The `gen_init_cpio` description of the archive.
-fn cpio_list(init: &Path) -> String {
-    format!(
+fn cpio_list(init: &Path, pictures: &[(&str, PathBuf)]) -> String {
+    let mut list = format!(
         "dir /dev 0755 0 0\n\
          nod /dev/console 0600 0 0 c 5 1\n\
          nod /dev/kmsg 0600 0 0 c 1 11\n\
@@ -102,9 +133,15 @@ fn cpio_list(init: &Path) -> String {
          slink /bin/sh /bin/busybox 0777 0 0\n\
          dir /proc 0755 0 0\n\
          dir /sys 0755 0 0\n\
-         file /init {} 0755 0 0\n",
+         file /init {} 0755 0 0\n\
+         dir /lib 0755 0 0\n\
+         dir /lib/firmware 0755 0 0\n",
         init.display()
-    )
+    );
+    for (name, path) in pictures {
+        list += &format!("file /lib/firmware/{name} {} 0644 0 0\n", path.display());
+    }
+    list
 }
 
 #[cfg(test)]
@@ -122,7 +159,11 @@ mod tests {
 
     #[test]
     fn the_archive_holds_busybox_and_init() {
-        let list = cpio_list(Path::new("/tmp/init.sh"));
+        let list = cpio_list(
+            Path::new("/tmp/init.sh"),
+            &[(TEST_PICTURE, PathBuf::from("/tmp/t.bmp"))],
+        );
+        assert!(list.contains("file /lib/firmware/bootsplash-test.bmp /tmp/t.bmp 0644"));
         assert!(list.contains("file /init /tmp/init.sh 0755"));
         assert!(list.contains("file /bin/busybox /bin/busybox"));
         assert!(list.contains("nod /dev/kmsg 0600 0 0 c 1 11"));

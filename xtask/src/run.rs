@@ -49,6 +49,21 @@ pub struct Display {
     pub driver: &'static str,
     /// Kernel parameters of the boot.
     pub parameters: &'static str,
+    /// The picture the splash must show.
+    pub picture: Expected,
+    /// A line the splash must log.
+    pub log_line: Option<&'static str>,
+}
+
+/// The picture a boot's splash must show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expected {
+    /// The built-in picture (`bootsplash/logo/logo.bmp`).
+    BuiltIn,
+    /// The test picture from `/lib/firmware` (`initramfs::TEST_PICTURE`).
+    TestFile,
+    /// The firmware's boot logo, as the firmware drew it before the kernel started.
+    FirmwareLogo,
 }
 
 pub const DISPLAYS: &[Display] = &[
@@ -56,19 +71,27 @@ pub const DISPLAYS: &[Display] = &[
         name: "std",
         machine: Machine::StdAndCirrus,
         driver: "bochs-drm",
-        parameters: "kunit.enable=0",
+        parameters: "kunit.enable=0 printk.time=1",
+        picture: Expected::BuiltIn,
+        log_line: None,
     },
     Display {
         name: "cirrus",
         machine: Machine::Cirrus,
         driver: "cirrus",
-        parameters: "kunit.enable=0",
+        // The image file named on the command line, from the firmware loader.
+        parameters: "kunit.enable=0 printk.time=1 bootsplash.image=bootsplash-test.bmp",
+        picture: Expected::TestFile,
+        log_line: None,
     },
     Display {
         name: "virtio",
         machine: Machine::Virtio,
         driver: "virtio_gpu",
-        parameters: "kunit.enable=0",
+        // A truncated image file: refused with one line, the built-in picture instead.
+        parameters: "kunit.enable=0 printk.time=1 bootsplash.image=bootsplash-truncated.bmp",
+        picture: Expected::BuiltIn,
+        log_line: Some("bootsplash: image file refused: truncated"),
     },
     Display {
         name: "uefi",
@@ -77,7 +100,10 @@ pub const DISPLAYS: &[Display] = &[
         // As on a PC whose native driver is a module in the initramfs: pci-stub holds the
         // standard VGA at boot, so simpledrm drives the firmware's framebuffer; /init then
         // binds bochs, which removes simpledrm and registers itself.
-        parameters: "kunit.enable=0 pci-stub.ids=1234:1111 xtask.late_driver=bochs-drm",
+        parameters:
+            "kunit.enable=0 printk.time=1 pci-stub.ids=1234:1111 xtask.late_driver=bochs-drm",
+        picture: Expected::FirmwareLogo,
+        log_line: None,
     },
 ];
 
@@ -113,6 +139,8 @@ pub struct Outcome {
     first_frames: Vec<FirstFrame>,
     /// Devices that went away (the firmware framebuffer's), and when their splash ended.
     endings: Vec<(u32, String, i64)>,
+    /// Each device's registration, splash and C fbdev times, from printk timestamps.
+    times: Vec<splash_check::DeviceTimes>,
     screenshots: Vec<PathBuf>,
     log: PathBuf,
     compared: usize,
@@ -173,6 +201,20 @@ impl Outcome {
                     next.after_boot_ms - ended
                 );
             }
+        }
+        for device in &self.times {
+            let after = |ms: Option<i64>| {
+                ms.map_or("-".to_string(), |ms| {
+                    format!("{} ms", ms - device.registered_ms)
+                })
+            };
+            println!(
+                "  {} (printk times): splash's first frame {}, C fbdev's framebuffer {} after \
+                 registration",
+                device.driver,
+                after(device.splash_ms),
+                after(device.c_fbdev_ms)
+            );
         }
         for screenshot in &self.screenshots {
             println!("  screenshot: {}", screenshot.display());
@@ -277,6 +319,7 @@ pub fn show_splash(
         name: display.name,
         first_frames: splash_check::first_frames(&console),
         endings: splash_check::endings(&console),
+        times: splash_check::device_times(&console),
         screenshots,
         log,
         compared,
@@ -310,17 +353,29 @@ fn check_screenshots(
         }
         shots.push(splash_check::load(path)?);
     }
-    let (background, expected) = if display.machine == Machine::Uefi {
-        if !frame.picture.contains("BGRT") {
-            bail!(
-                "under UEFI the splash showed the {}, not the firmware's logo",
-                frame.picture
-            );
+    if let Some(line) = display.log_line {
+        if !console.contains(line) {
+            bail!("the splash did not log `{line}`");
         }
-        (splash_check::FIRMWARE_BACKGROUND, None)
-    } else {
-        let expected = splash_check::load(&paths.repo.join(BUILT_IN_PICTURE))?;
-        (splash_check::DEFAULT_BACKGROUND, Some(expected))
+    }
+    let source = match display.picture {
+        Expected::BuiltIn => "built-in picture",
+        Expected::TestFile => "image file",
+        Expected::FirmwareLogo => "firmware boot logo (BGRT)",
+    };
+    if frame.picture != source {
+        bail!("the splash showed the {}, not the {source}", frame.picture);
+    }
+    let (background, expected) = match display.picture {
+        Expected::FirmwareLogo => (splash_check::FIRMWARE_BACKGROUND, None),
+        Expected::BuiltIn => (
+            splash_check::DEFAULT_BACKGROUND,
+            Some(splash_check::load(&paths.repo.join(BUILT_IN_PICTURE))?),
+        ),
+        Expected::TestFile => (
+            splash_check::DEFAULT_BACKGROUND,
+            Some(initramfs::test_picture()),
+        ),
     };
     // Every screenshot may show either of the two framebuffers: all must show the picture.
     let mut compared = 0;

@@ -83,6 +83,64 @@ pub fn endings(console: &str) -> Vec<(u32, String, i64)> {
         .collect()
 }
 
+/// One device's times in a boot with printk timestamps (`printk.time=1`), in milliseconds
+/// after boot: its registration, the splash's first frame on it, and the registration of C's
+/// fbdev emulation on it (`fb0: bochs-drmdrmfb frame buffer device`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceTimes {
+    pub driver: String,
+    pub registered_ms: i64,
+    pub splash_ms: Option<i64>,
+    pub c_fbdev_ms: Option<i64>,
+}
+
+/// The printk timestamp of a line, in milliseconds.
+fn timestamp_ms(line: &str) -> Option<i64> {
+    let stamp = line
+        .trim_start()
+        .strip_prefix('[')?
+        .split(']')
+        .next()?
+        .trim();
+    let (seconds, micros) = stamp.split_once('.')?;
+    Some(seconds.parse::<i64>().ok()? * 1000 + micros.parse::<i64>().ok()? / 1000)
+}
+
+/// The times of every device the console shows registering, in order.
+pub fn device_times(console: &str) -> Vec<DeviceTimes> {
+    let mut devices: Vec<DeviceTimes> = Vec::new();
+    for line in console.lines() {
+        let Some(ms) = timestamp_ms(line) else {
+            continue;
+        };
+        if let Some(rest) = line.split("[drm] Initialized ").nth(1) {
+            let driver = rest.split_whitespace().next().unwrap_or_default();
+            devices.push(DeviceTimes {
+                driver: driver.to_string(),
+                registered_ms: ms,
+                splash_ms: None,
+                c_fbdev_ms: None,
+            });
+        } else if let Some(frame) = parse_first_frame(line) {
+            if let Some(device) = devices.iter_mut().rev().find(|d| d.driver == frame.driver) {
+                device.splash_ms.get_or_insert(ms);
+            }
+        } else if line.contains(" frame buffer device") {
+            let id = line
+                .split("[drm] fb")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().nth(1));
+            let driver = id
+                .and_then(|id| id.strip_suffix("drmfb"))
+                .unwrap_or_default();
+            if let Some(device) = devices.iter_mut().rev().find(|d| d.driver == driver) {
+                device.c_fbdev_ms.get_or_insert(ms);
+            }
+        }
+    }
+    devices
+}
+
 /// Every output-layout line of the console.
 pub fn layouts(console: &str) -> Vec<OutputLayout> {
     console.lines().filter_map(parse_layout).collect()
@@ -359,6 +417,27 @@ registration, 900 ms after boot
 [    1.201] bootsplash: card0 output 0: 320x200+0+0, picture 193x58-20+71 scale 1, bar \
 80x4+120+150
 ";
+
+    #[test]
+    fn times_the_splash_against_c_fbdev() {
+        let console = "\
+[    1.100000] [drm] Initialized bochs-drm 1.0.0 for 0000:00:02.0 on minor 2
+[    1.141000] bootsplash: card2 (bochs-drm): 1280x800 Xrgb8888 splash of the built-in picture \
+on 1 output(s), device dumb buffers, page flips; first frame 41 ms after registration, 1141 ms \
+after boot
+[    1.563000] bochs-drm 0000:00:02.0: [drm] fb0: bochs-drmdrmfb frame buffer device
+";
+        let times = device_times(console);
+        assert_eq!(
+            times,
+            vec![DeviceTimes {
+                driver: "bochs-drm".into(),
+                registered_ms: 1100,
+                splash_ms: Some(1141),
+                c_fbdev_ms: Some(1563),
+            }]
+        );
+    }
 
     #[test]
     fn reads_first_frames_and_layouts() {

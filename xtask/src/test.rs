@@ -113,7 +113,8 @@ fn run_suites(
 ) -> Result<(kunit::Summary, Vec<String>)> {
     let log = paths.output().join("guest-test.log");
     // The suites draw on the displays themselves; the boot splash would compete with them.
-    let mut parameters = String::from("kunit.enable=1 bootsplash.enable=0");
+    let mut parameters =
+        String::from("kunit.enable=1 bootsplash.enable=0 drm_kms_helper.fbdev_emulation=0");
     if let Some(glob) = &options.filter {
         parameters += &format!(" kunit.filter_glob={glob}");
     }
@@ -147,7 +148,7 @@ fn run_suites(
 fn self_check(paths: &Paths, options: &Options, kernel: &Path, image: &Path) -> Result<()> {
     let log = paths.output().join("guest-self-check.log");
     eprintln!("test: self-check: booting with a case that fails on purpose");
-    let parameters = "kunit.enable=1 bootsplash.enable=0 \
+    let parameters = "kunit.enable=1 bootsplash.enable=0 drm_kms_helper.fbdev_emulation=0 \
                       kunit.filter_glob=drm_vmap_client_harness drm_vmap_client_fail_on_purpose=1";
     qemu::boot(
         &suite_guest(options, kernel, image, parameters, &log),
