@@ -10,14 +10,17 @@ use crate::options::{parse_colour, parse_progress, Colour, Progress};
 use crate::picture::{self, Attempt, Refusal, Source};
 use crate::scene::{PictureSize, Scene};
 use crate::splash::{DeviceSplash, ProgressSource, Settings};
+use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::{
-    drm_client::{testing, Damage, Device, Next},
+    drm_client::{testing, Damage, Device, DeviceWatcher, Next, Watch},
     error::code::*,
     ktest::{CaseResult, Test},
     ktest_assert, ktest_assert_eq, ktest_assert_err, ktest_suite,
     module_param::{Flag, ParamValue, RangedU32, Text},
+    new_mutex,
     prelude::*,
-    sync::Arc,
+    sync::{Arc, Mutex},
+    time::Ktime,
     types::ARef,
     vmap_cache::flush_deferred_releases,
 };
@@ -651,6 +654,84 @@ fn frames_on_video_memory_remap_only_when_moved(test: &Test) -> CaseResult {
     })
 }
 
+/// Starts a splash on every cirrus device it is told about, and keeps them.
+#[pin_data]
+struct CirrusSplashes {
+    #[pin]
+    started: Mutex<KVec<Arc<DeviceSplash>>>,
+    calls: AtomicU32,
+}
+
+struct CirrusWatcher(Arc<CirrusSplashes>);
+
+impl DeviceWatcher for CirrusWatcher {
+    fn device_registered(&self, device: &Device) {
+        self.0.calls.fetch_add(1, Ordering::Relaxed);
+        if device.driver_name().as_bytes() != b"cirrus" {
+            return;
+        }
+        let Ok(picture) = picture::built_in() else {
+            return;
+        };
+        let settings = Settings {
+            fps: 30,
+            background: 0x0020_3040,
+        };
+        let started = Arc::new(picture, GFP_KERNEL)
+            .map_err(Error::from)
+            .and_then(|picture| {
+                let now = Some(Ktime::ktime_get());
+                DeviceSplash::start(device, picture, settings, &NO_PROGRESS, now)
+            });
+        if let Ok(Some(splash)) = started {
+            let _ = self.0.started.lock().push(splash, GFP_KERNEL);
+        }
+    }
+}
+
+fn watch_follows_devices_as_they_come_and_go(test: &Test) -> CaseResult {
+    let device: ARef<Device> = match Device::find_by_driver(b"cirrus") {
+        Ok(device) => device,
+        Err(error) if error == ENODEV => return Err(test.skip(format_args!("no cirrus"))),
+        Err(error) => return Err(error.into()),
+    };
+    let splashes = Arc::pin_init(
+        pin_init!(CirrusSplashes {
+            started <- new_mutex!(KVec::new()),
+            calls: AtomicU32::new(0),
+        }),
+        GFP_KERNEL,
+    )?;
+    let watch = Watch::new(CirrusWatcher(splashes.clone()))?;
+    // The replay: every registered device once (vgem, vkms, bochs, cirrus at least).
+    let replayed = splashes.calls.load(Ordering::Relaxed);
+    ktest_assert!(test, replayed >= 4);
+    ktest_assert_eq!(test, splashes.started.lock().len(), 1);
+    let first = splashes.started.lock()[0].clone();
+    ktest_assert!(test, first.is_active());
+    // The device goes: its splash ends through the unregister callback.
+    let unbound = testing::Unbound::unbind(&device)?;
+    ktest_assert!(test, !first.is_active());
+    drop(device);
+    // It comes back as a new device: the watch hears of it once, and a new splash shows.
+    unbound.rebind()?;
+    ktest_assert_eq!(test, splashes.calls.load(Ordering::Relaxed), replayed + 1);
+    let second = splashes.started.lock().get(1).cloned().ok_or(ENODEV)?;
+    ktest_assert!(test, second.is_active());
+    ktest_assert!(test, second.registered_at().is_some());
+    ktest_assert_eq!(test, second.frame(2), Next::Continue);
+    let (scenes, layout) = second.current_scenes()?;
+    ktest_assert!(test, layout.is_some() && scenes.len() == 1);
+    drop(watch);
+    // No more calls once the watch is gone, whatever registers.
+    let device = Device::find_by_driver(b"cirrus")?;
+    let framebuffers = device.framebuffer_count();
+    second.end();
+    ktest_assert_eq!(test, device.framebuffer_count(), framebuffers - 2);
+    drop((first, second));
+    Ok(())
+}
+
 fn handover_stops_and_releases_everything(test: &Test) -> CaseResult {
     with_splash(test, &NO_PROGRESS, |splash| {
         ktest_assert_eq!(test, splash.frame(2), Next::Continue);
@@ -710,6 +791,7 @@ ktest_suite!(
         frames_damage_only_the_bar,
         frames_reuse_their_mappings,
         frames_on_video_memory_remap_only_when_moved,
+        watch_follows_devices_as_they_come_and_go,
         handover_stops_and_releases_everything,
     ]
 );
