@@ -116,6 +116,7 @@ impl DeviceWatcher for Watcher {
             let settings = Settings {
                 fps: FPS.get(),
                 background,
+                flips: true,
             };
             DeviceSplash::start(device, picture, settings, &PROGRESS, registered_at)
         });

@@ -36,6 +36,9 @@ pub(crate) struct Settings {
     pub(crate) fps: u32,
     /// The background colour, `0x00RRGGBB`.
     pub(crate) background: u32,
+    /// Page flips between two framebuffers where the device has room for them; otherwise,
+    /// or if false, one framebuffer redrawn in place and flushed.
+    pub(crate) flips: bool,
 }
 
 /// Where the bar's progress comes from: `None` while user space reported none.
@@ -69,8 +72,18 @@ enum Surface {
 
 impl Surface {
     /// Two framebuffers if the device has room for them, one otherwise.
-    fn new(client: &Arc<Client>, width: u32, height: u32, format: Format) -> Result<Self> {
-        match DoubleBuffer::new(client, Allocator::VgemOrDevice, width, height, format) {
+    fn new(
+        client: &Arc<Client>,
+        (width, height): (u32, u32),
+        format: Format,
+        flips: bool,
+    ) -> Result<Self> {
+        let double = if flips {
+            DoubleBuffer::new(client, Allocator::VgemOrDevice, width, height, format)
+        } else {
+            Err(ENOSPC)
+        };
+        match double {
             Ok(buffers) => Ok(Surface::Flipping {
                 buffers,
                 fresh: [true, true],
@@ -180,7 +193,12 @@ impl DeviceSplash {
         let Some((width, height)) = covering_size(&outputs) else {
             return Ok(None);
         };
-        let surface = Surface::new(&client, width, height, device.preferred_format())?;
+        let surface = Surface::new(
+            &client,
+            (width, height),
+            device.preferred_format(),
+            settings.flips,
+        )?;
         let mut active = Active {
             scenes: splash.scenes(&outputs)?,
             surface,
@@ -528,7 +546,12 @@ impl ClientHandler for DeviceSplash {
         let (have_width, have_height) = active.surface.size();
         if width > have_width || height > have_height {
             let client: Arc<Client> = client.into();
-            active.surface = Surface::new(&client, width, height, self.device.preferred_format())?;
+            active.surface = Surface::new(
+                &client,
+                (width, height),
+                self.device.preferred_format(),
+                self.settings.flips,
+            )?;
         }
         active.scenes = self.scenes(&outputs)?;
         active.surface.mark_all_fresh();

@@ -454,7 +454,7 @@ fn with_splash(
     progress: &'static FixedProgress,
     body: impl FnOnce(&Arc<DeviceSplash>) -> CaseResult,
 ) -> CaseResult {
-    with_splash_on(test, b"vkms", progress, body)
+    with_splash_on(test, b"vkms", progress, true, body)
 }
 
 /// Runs `body` with a splash of the built-in picture on the first device of `driver`, then
@@ -463,6 +463,7 @@ fn with_splash_on(
     test: &Test,
     driver: &[u8],
     progress: &'static FixedProgress,
+    flips: bool,
     body: impl FnOnce(&Arc<DeviceSplash>) -> CaseResult,
 ) -> CaseResult {
     let device: ARef<Device> = match Device::find_by_driver(driver) {
@@ -476,6 +477,7 @@ fn with_splash_on(
     let settings = Settings {
         fps: 30,
         background: 0x0020_3040,
+        flips,
     };
     let splash = DeviceSplash::start(&device, picture, settings, progress, None)?.ok_or(ENODEV)?;
     let result = body(&splash);
@@ -624,7 +626,7 @@ fn mapping_counts(splash: &DeviceSplash) -> Result<(u64, u64, u64)> {
 }
 
 fn frames_on_video_memory_remap_only_when_moved(test: &Test) -> CaseResult {
-    with_splash_on(test, b"bochs-drm", &NO_PROGRESS, |splash| {
+    with_splash_on(test, b"bochs-drm", &NO_PROGRESS, true, |splash| {
         // Both buffers were drawn in system memory, then moved into video memory by the
         // display: one mapping each, and one remap each for that move.
         for number in 2..12 {
@@ -676,6 +678,7 @@ impl DeviceWatcher for CirrusWatcher {
         let settings = Settings {
             fps: 30,
             background: 0x0020_3040,
+            flips: true,
         };
         let started = Arc::new(picture, GFP_KERNEL)
             .map_err(Error::from)
@@ -730,6 +733,54 @@ fn watch_follows_devices_as_they_come_and_go(test: &Test) -> CaseResult {
     ktest_assert_eq!(test, device.framebuffer_count(), framebuffers - 2);
     drop((first, second));
     Ok(())
+}
+
+/// The RGB565 pixel at (`x`, `y`) of cirrus's video memory, scanning out a `pitch`-byte
+/// RGB565 framebuffer.
+fn cirrus_pixel(device: &Device, pitch: usize, x: u32, y: u32) -> Result<[u8; 2]> {
+    let mut pixel = [0u8; 2];
+    testing::read_vram(device, y as usize * pitch + x as usize * 2, &mut pixel)?;
+    Ok(pixel)
+}
+
+fn in_place_frames_reach_the_display(test: &Test) -> CaseResult {
+    with_splash_on(test, b"cirrus", &NO_PROGRESS, false, |splash| {
+        let (scenes, layout) = splash.current_scenes()?;
+        let layout = layout.ok_or(ENODEV)?;
+        ktest_assert_eq!(test, layout.format(), kernel::drm_client::Format::Rgb565);
+        ktest_assert_eq!(test, splash.buffer_stats()?.len(), 1);
+        let scene = scenes.first().ok_or(ENODEV)?;
+        let bar = scene.bar;
+        let row = bar.y + bar.height / 2;
+        for number in 2..6 {
+            ktest_assert_eq!(test, splash.frame(number), Next::Continue);
+            let damage = splash.last_damage()?;
+            ktest_assert_eq!(test, damage.len(), 1);
+            ktest_assert_eq!(test, damage[0], bar);
+            // cirrus scans out of its own memory, which only the damage flush updates: the
+            // bar there is this frame's, pixel for pixel.
+            let phase = u32::try_from(number % 60).map_err(|_| EINVAL)?;
+            let (start, len) = Bar::Sweep { phase, steps: 30 }.lit(bar.width);
+            let mut wrong = 0;
+            for x in 0..bar.width {
+                let colour = if (start..start + len).contains(&x) {
+                    FILL
+                } else {
+                    TRACK
+                };
+                let expected = encode(colour, layout.format());
+                if cirrus_pixel(splash.device(), layout.pitch(), bar.x + x, row)? != expected[..2] {
+                    wrong += 1;
+                }
+            }
+            ktest_assert_eq!(test, wrong, 0);
+        }
+        // Outside the damage, what the first frames drew: the background.
+        let corner = cirrus_pixel(splash.device(), layout.pitch(), 0, 0)?;
+        let background = encode(0x0020_3040, layout.format());
+        ktest_assert_eq!(test, corner, [background[0], background[1]]);
+        Ok(())
+    })
 }
 
 fn handover_stops_and_releases_everything(test: &Test) -> CaseResult {
@@ -792,6 +843,7 @@ ktest_suite!(
         frames_reuse_their_mappings,
         frames_on_video_memory_remap_only_when_moved,
         watch_follows_devices_as_they_come_and_go,
+        in_place_frames_reach_the_display,
         handover_stops_and_releases_everything,
     ]
 );

@@ -92,6 +92,7 @@ pub fn run(paths: &Paths, options: &Options) -> Result<()> {
                 cpus,
                 verbose: options.verbose,
                 machine: Machine::StdAndCirrus,
+                vnc: None,
             },
             &mut |line, _| {
                 if let Some(at) = line.find(PREFIX) {

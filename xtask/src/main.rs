@@ -15,6 +15,7 @@ mod overlay;
 mod paths;
 mod qemu;
 mod run;
+mod series;
 mod setup;
 mod splash_check;
 mod test;
@@ -60,8 +61,11 @@ enum Action {
     Lint,
     /// Everything: set-up, host tests, lint, build, KUnit in QEMU, and the guest log check.
     Test(test::Options),
-    /// The main job: build, boot with a display, show what our code did, save a screenshot.
+    /// The main job: build, boot on four displays, check screenshots of the boot splash.
     Run(run::Options),
+    /// Write the project as a patch series against the pristine tree, and check that it
+    /// applies with git am, passes checkpatch and equals the overlay.
+    Series(series::Options),
     /// Measure the layer against per-access mapping and the C client API, in one boot of a
     /// production-configured kernel; writes bench.csv, bench.json and bench.png.
     Bench(bench::Options),
@@ -108,5 +112,10 @@ fn dispatch(cli: Cli) -> Result<()> {
         Action::Test(options) => test::run(&paths, &options),
         Action::Run(options) => run::run(&paths, &options),
         Action::Bench(options) => bench::run(&paths, &options),
+        Action::Series(options) => {
+            setup::ensure_prerequisites()?;
+            overlay::apply(&paths)?;
+            series::run(&paths, &options)
+        }
     }
 }

@@ -34,6 +34,8 @@ pub struct Guest<'a> {
     pub verbose: bool,
     /// The display hardware and firmware.
     pub machine: Machine,
+    /// Show the display on this VNC display number (port 5900 + N, localhost only).
+    pub vnc: Option<u16>,
 }
 
 /// The guest's displays and firmware.
@@ -149,14 +151,10 @@ fn spawn(guest: &Guest<'_>, socket: &Path) -> Result<Child> {
     let mut qemu = Command::new("qemu-system-x86_64");
     qemu.args(["-machine", "pc", "-accel", "tcg", "-m", "1024", "-smp"])
         .arg(guest.cpus.to_string())
-        .args([
-            "-nodefaults",
-            "-no-reboot",
-            "-display",
-            "none",
-            "-serial",
-            "stdio",
-        ])
+        .args(["-nodefaults", "-no-reboot", "-serial", "stdio", "-display"])
+        .arg(guest.vnc.map_or("none".to_string(), |number| {
+            format!("vnc=127.0.0.1:{number}")
+        }))
         .args(guest.machine.arguments(&vars))
         .arg("-monitor")
         .arg(format!("unix:{},server=on,wait=off", socket.display()))

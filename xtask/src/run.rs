@@ -37,6 +37,10 @@ pub struct Options {
     /// Show the guest's console while it runs.
     #[arg(long)]
     verbose: bool,
+    /// Watch the display live on VNC display N (localhost:5900+N, e.g. `vncviewer :1`); the
+    /// guest then runs its full ten minutes before the checks.
+    #[arg(long, value_name = "N")]
+    vnc: Option<u16>,
     /// Seconds each guest may take to boot.
     #[arg(long, default_value_t = 600)]
     timeout: u64,
@@ -127,6 +131,7 @@ pub fn run(paths: &Paths, options: &Options) -> Result<()> {
             display,
             options.timeout,
             options.verbose,
+            options.vnc,
         )?;
         outcome.print();
     }
@@ -231,6 +236,7 @@ pub fn show_splash(
     display: &Display,
     timeout: u64,
     verbose: bool,
+    vnc: Option<u16>,
 ) -> Result<Outcome> {
     let output = paths.output();
     let image = initramfs::create(&paths.build(flavour), &output.join("initramfs"))?;
@@ -258,10 +264,16 @@ pub fn show_splash(
             parameters: display.parameters,
             init_mode: "run",
             log: &log,
-            timeout: Duration::from_secs(timeout),
+            // Watched, the guest runs until its init gives up after ten minutes.
+            timeout: Duration::from_secs(if vnc.is_some() {
+                timeout.max(700)
+            } else {
+                timeout
+            }),
             cpus: 2,
             verbose,
             machine: display.machine,
+            vnc,
         },
         &mut |line, monitor| {
             // The EFI stub's first words: the firmware's logo is still all there is.
@@ -280,6 +292,14 @@ pub fn show_splash(
             if line.contains(initramfs::PROGRESS_MARKER) {
                 thread::sleep(PROGRESS_DELAY);
                 monitor.screenshot(&progress)?;
+                if let Some(number) = vnc {
+                    eprintln!(
+                        "run: the {} display is on vnc://127.0.0.1:{} until the guest ends",
+                        display.name,
+                        5900 + u32::from(number)
+                    );
+                    return Ok(false);
+                }
                 return Ok(true);
             }
             Ok(false)

@@ -7,7 +7,7 @@
 
 use crate::paths::{Flavour, Paths};
 use crate::qemu::{self, Guest, Machine};
-use crate::{build, command, guest_log, initramfs, kunit, lint, run, setup};
+use crate::{build, command, guest_log, initramfs, kunit, lint, run, series, setup};
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 use std::process::Command;
@@ -45,6 +45,8 @@ pub fn run(paths: &Paths, options: &Options) -> Result<()> {
     let kernel = build::kernel(paths, flavour)?;
     if !options.no_lint {
         lint::all(paths, flavour)?;
+        eprintln!("test: the patch series (git am, checkpatch, identical to the overlay)");
+        series::write_and_check(paths, &paths.output().join("series"))?;
     }
     kunit::check_available(&paths.tree())?;
     let image = initramfs::create(&paths.build(flavour), &paths.output().join("initramfs"))?;
@@ -80,6 +82,7 @@ fn splash_boots(paths: &Paths, options: &Options, flavour: Flavour, kernel: &Pat
             display,
             options.timeout,
             options.verbose,
+            None,
         )?;
         eprintln!(
             "test: splash on the {} display: {}",
@@ -188,6 +191,7 @@ fn suite_guest<'a>(
         cpus: 2,
         verbose: false,
         machine: Machine::StdAndCirrus,
+        vnc: None,
     }
 }
 
