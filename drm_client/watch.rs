@@ -37,8 +37,8 @@ pub trait DeviceWatcher: Send + Sync {
 ///
 /// # Invariants
 ///
-/// `notifier` is on the core's list of watchers from [`Watch::new`] until the drop, and its
-/// `notifier_call` is `Watch::notify` for this `T`.
+/// `notifier` is initialised, with `Watch::notify` for this `T` as its `notifier_call`; once
+/// [`Watch::new`] returns the watch, it is on the core's list of watchers until the drop.
 #[pin_data(PinnedDrop)]
 pub struct Watch<T: DeviceWatcher> {
     #[pin]
@@ -113,7 +113,8 @@ impl<T: DeviceWatcher> Watch<T> {
 #[pinned_drop]
 impl<T: DeviceWatcher> PinnedDrop for Watch<T> {
     fn drop(self: Pin<&mut Self>) {
-        // SAFETY: `notifier` is on the list (type invariant); when this returns it is neither
+        // SAFETY: `notifier` is initialised (type invariant); unwatching one that a failed
+        // `Watch::new` never put on the list does nothing. When this returns it is neither
         // running nor called again, so the watcher may go.
         unsafe { bindings::drm_dev_unwatch(self.notifier.get()) };
     }

@@ -157,10 +157,19 @@ fn timed_ms<T>(f: impl FnOnce() -> T) -> (T, i64) {
 }
 
 /// Whether a wait of `ms` milliseconds gave up after the default fence timeout (2 s, less a
-/// jiffy of rounding), and not much later.
+/// jiffy of rounding) and on its own, within twice the timeout: a guest under TCG on a busy
+/// host was seen to wake its waiter more than a second late.
 fn within_fence_timeout(ms: i64) -> bool {
     let timeout = i64::from(DEFAULT_FENCE_TIMEOUT_MS);
-    (timeout - 10..timeout + 1000).contains(&ms)
+    let within = (timeout - 10..2 * timeout).contains(&ms);
+    if !within {
+        pr_err!(
+            "a fence wait ended after {ms} ms, outside {} to {} ms\n",
+            timeout - 10,
+            2 * timeout
+        );
+    }
+    within
 }
 
 fn devices_without_modesetting_are_refused(test: &Test) -> CaseResult {
