@@ -53,13 +53,15 @@ enum Action {
     },
     /// Configure and build the kernel.
     Build {
-        /// Add KASAN and kmemleak (config/debug.config), in a separate build directory.
+        /// The debug kernel (config/debug.config: KASAN, kmemleak, debug objects, UBSAN,
+        /// failure injection), in a separate build directory.
         #[arg(long)]
         debug: bool,
     },
     /// Static checks: rustfmt, checkpatch, rustdoc, and the tooling's fmt and Clippy.
     Lint,
-    /// Everything: set-up, host tests, lint, build, KUnit in QEMU, and the guest log check.
+    /// Everything: set-up, host tests, build, lint, the patch series check, KUnit in QEMU, the
+    /// guest log check, and one boot per display with the splash's screenshots checked.
     Test(test::Options),
     /// The main job: build, boot on four displays, check screenshots of the boot splash.
     Run(run::Options),

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 #[derive(clap::Args)]
 pub struct Options {
-    /// Build and boot with KASAN and kmemleak (config/debug.config) as well.
+    /// Build and boot the debug kernel (config/debug.config: KASAN, kmemleak, debug objects,
+    /// UBSAN, failure injection) instead.
     #[arg(long)]
     debug: bool,
     /// Run only the KUnit suites matching this glob (kunit.filter_glob).
