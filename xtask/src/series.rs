@@ -44,6 +44,8 @@ struct Step {
     drm_client: &'static [&'static str],
     /// Kernel crate modules (`rust/kernel/lib.rs`) that this step declares.
     crate_modules: &'static [&'static str],
+    /// Options of our `Kconfig` that this step adds.
+    kconfig: &'static [&'static str],
 }
 
 const NONE: &[&str] = &[];
@@ -59,6 +61,7 @@ const STEPS: &[Step] = &[
         files: &["Kconfig", "Kbuild"],
         drm_client: NONE,
         crate_modules: NONE,
+        kconfig: &["DRM_VMAP_CLIENT"],
     },
     Step {
         subject: "",
@@ -67,6 +70,7 @@ const STEPS: &[Step] = &[
         files: &["c/drm_vgem.h"],
         drm_client: NONE,
         crate_modules: NONE,
+        kconfig: NONE,
     },
     Step {
         subject: "",
@@ -75,6 +79,7 @@ const STEPS: &[Step] = &[
         files: NONE,
         drm_client: NONE,
         crate_modules: NONE,
+        kconfig: NONE,
     },
     Step {
         subject: "",
@@ -83,6 +88,7 @@ const STEPS: &[Step] = &[
         files: NONE,
         drm_client: NONE,
         crate_modules: NONE,
+        kconfig: NONE,
     },
     Step {
         subject: "",
@@ -91,6 +97,7 @@ const STEPS: &[Step] = &[
         files: NONE,
         drm_client: NONE,
         crate_modules: NONE,
+        kconfig: NONE,
     },
     Step {
         subject: "",
@@ -99,6 +106,7 @@ const STEPS: &[Step] = &[
         files: NONE,
         drm_client: NONE,
         crate_modules: NONE,
+        kconfig: NONE,
     },
     Step {
         subject: "rust: bindings and helpers of the in-kernel DRM client layer",
@@ -109,6 +117,7 @@ const STEPS: &[Step] = &[
         files: &["c/bindings.h", "c/helpers.c", "c/drm_vmap_client_test.h"],
         drm_client: NONE,
         crate_modules: NONE,
+        kconfig: NONE,
     },
     Step {
         subject: "rust: module_param: parameters of built-in Rust code",
@@ -119,6 +128,7 @@ const STEPS: &[Step] = &[
         files: &["module_param"],
         drm_client: NONE,
         crate_modules: &["module_param"],
+        kconfig: NONE,
     },
     Step {
         subject: "rust: vmap_cache: dma-buf mappings and the cached-vmap access protocol",
@@ -130,6 +140,7 @@ const STEPS: &[Step] = &[
         files: &["vmap_cache"],
         drm_client: NONE,
         crate_modules: &["vmap_cache"],
+        kconfig: NONE,
     },
     Step {
         subject: "rust: drm_client: devices, GEM objects and their dma-bufs",
@@ -146,6 +157,7 @@ const STEPS: &[Step] = &[
         ],
         drm_client: &["device", "gem", "layout", "vgem", "import"],
         crate_modules: &["drm_client"],
+        kconfig: NONE,
     },
     Step {
         subject: "rust: drm_client: clients, framebuffers and mode setting",
@@ -172,6 +184,7 @@ const STEPS: &[Step] = &[
             "double_buffer",
         ],
         crate_modules: NONE,
+        kconfig: NONE,
     },
     Step {
         subject: "rust: drm_client: devices as they register, frame clocks, firmware pictures",
@@ -186,28 +199,31 @@ const STEPS: &[Step] = &[
         ],
         drm_client: &["watch", "frame_clock", "firmware"],
         crate_modules: NONE,
+        kconfig: NONE,
     },
     Step {
-        subject: "rust: ktest: KUnit suites in Rust, and the layer's test fixtures",
+        subject: "rust: ktest: KUnit suites in Rust",
         body: "6.12 has no #[kunit_tests]. A macro that places a struct kunit_suite in the\n\
-               .kunit_test_suites section, assertions that return from the case so that Rust\n\
-               destructors run, and the fixtures the suites drive devices with.",
+               .kunit_test_suites section, and assertions that return from the case so that\n\
+               Rust destructors run.",
         patches: NONE,
-        files: &["kunit/rust", "drm_client/testing.rs"],
-        drm_client: &["testing"],
+        files: &["kunit/rust"],
+        drm_client: NONE,
         crate_modules: &["ktest"],
+        kconfig: NONE,
     },
     Step {
         subject: "drm/vmap_client: KUnit suites of the in-kernel client layer",
-        body: "Suites for the cache and its protocol, dma-buf mappings, framebuffer \
+        body: "The KUnit option, the fixtures the suites drive devices with, and suites for the cache and its protocol, dma-buf mappings, framebuffer \
                geometry, clients on vkms, bochs and cirrus, buffers that move, and a benchmark \
                suite, with their C fixtures: a test exporter of movable dma-bufs and the \
                baselines the benchmark compares with. Every case checks what the display \
                reads and that nothing was left behind.",
         patches: NONE,
-        files: &["kunit/suites"],
-        drm_client: NONE,
+        files: &["kunit/suites", "drm_client/testing.rs"],
+        drm_client: &["testing"],
         crate_modules: NONE,
+        kconfig: &["DRM_VMAP_CLIENT_KUNIT_TEST"],
     },
     Step {
         subject: "drm/vmap_client: a boot splash on the in-kernel client layer",
@@ -218,6 +234,7 @@ const STEPS: &[Step] = &[
         files: &["bootsplash"],
         drm_client: NONE,
         crate_modules: NONE,
+        kconfig: &["DRM_VMAP_BOOTSPLASH"],
     },
     Step {
         subject: "docs: gpu: the Rust in-kernel DRM client layer",
@@ -227,6 +244,7 @@ const STEPS: &[Step] = &[
         files: &["Documentation/gpu"],
         drm_client: NONE,
         crate_modules: NONE,
+        kconfig: NONE,
     },
 ];
 
@@ -450,6 +468,35 @@ fn apply_step(paths: &Paths, work: &Path, step: &Step, index: usize) -> Result<(
     write_partial(paths, work, "drivers/gpu/drm/vmap_client/Kbuild", &|line| {
         kept_kbuild_line(line, work)
     })?;
+    write_kconfig(paths, work, done)?;
+    Ok(())
+}
+
+/// Writes our `Kconfig` with the options of the steps done so far: an option's block runs
+/// from its `config` line to the next one.
+fn write_kconfig(paths: &Paths, work: &Path, done: &[Step]) -> Result<()> {
+    let path = "drivers/gpu/drm/vmap_client/Kconfig";
+    let full = fs::read_to_string(paths.tree().join(path))?;
+    let wanted: Vec<&str> = done
+        .iter()
+        .flat_map(|step| step.kconfig.iter().copied())
+        .collect();
+    let mut keep = true;
+    let mut kept = Vec::new();
+    for line in full.lines() {
+        if let Some(option) = line.strip_prefix("config ") {
+            keep = wanted.contains(&option.trim());
+        }
+        if keep {
+            kept.push(line);
+        }
+    }
+    while kept.last().is_some_and(|line| line.trim().is_empty()) {
+        kept.pop();
+    }
+    let mut text = kept.join("\n");
+    text.push('\n');
+    fs::write(work.join(path), text)?;
     Ok(())
 }
 
