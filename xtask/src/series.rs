@@ -8,7 +8,8 @@
 //! patch per Rust concept, the KUnit bindings and suites, the boot splash and the
 //! documentation. Files shared by several steps are written at each step from their final
 //! form with the parts of later steps left out: the kernel crate's module list
-//! (`rust/kernel/lib.rs`), the `mod.rs` of `drm_client`, and the top `Kbuild`.
+//! (`rust/kernel/lib.rs`), the `mod.rs` of `drm_client` and `vmap_cache`, our `Kconfig` and
+//! the top `Kbuild`.
 
 use crate::command;
 use crate::overlay::PLACEMENTS;
@@ -40,8 +41,9 @@ struct Step {
     patches: &'static [&'static str],
     /// Files or folders of the checkout placed as the overlay places them.
     files: &'static [&'static str],
-    /// Files of `drm_client/` (without `.rs`) that this step adds to its `mod.rs`.
-    drm_client: &'static [&'static str],
+    /// Modules of our split kernel crate folders (`drm_client/device`, `vmap_cache/cache`)
+    /// that this step adds to their folder's `mod.rs`.
+    submodules: &'static [&'static str],
     /// Kernel crate modules (`rust/kernel/lib.rs`) that this step declares.
     crate_modules: &'static [&'static str],
     /// Options of our `Kconfig` that this step adds.
@@ -59,7 +61,7 @@ const STEPS: &[Step] = &[
                the Makefile so that a client can watch for their devices from its initcall.",
         patches: &["0001-drm-build-vmap_client.patch"],
         files: &["Kconfig", "Kbuild"],
-        drm_client: NONE,
+        submodules: NONE,
         crate_modules: NONE,
         kconfig: &["DRM_VMAP_CLIENT"],
     },
@@ -68,7 +70,7 @@ const STEPS: &[Step] = &[
         body: "",
         patches: &["0003-drm-vgem-device-get.patch"],
         files: &["c/drm_vgem.h"],
-        drm_client: NONE,
+        submodules: NONE,
         crate_modules: NONE,
         kconfig: NONE,
     },
@@ -77,7 +79,7 @@ const STEPS: &[Step] = &[
         body: "",
         patches: &["0004-drm-dev-get-by-minor.patch"],
         files: NONE,
-        drm_client: NONE,
+        submodules: NONE,
         crate_modules: NONE,
         kconfig: NONE,
     },
@@ -86,7 +88,7 @@ const STEPS: &[Step] = &[
         body: "",
         patches: &["0005-rust-error-eopnotsupp-etimedout.patch"],
         files: NONE,
-        drm_client: NONE,
+        submodules: NONE,
         crate_modules: NONE,
         kconfig: NONE,
     },
@@ -95,7 +97,7 @@ const STEPS: &[Step] = &[
         body: "",
         patches: &["0007-drm-client-unregister.patch"],
         files: NONE,
-        drm_client: NONE,
+        submodules: NONE,
         crate_modules: NONE,
         kconfig: NONE,
     },
@@ -104,7 +106,7 @@ const STEPS: &[Step] = &[
         body: "",
         patches: &["0008-drm-dev-watch.patch"],
         files: NONE,
-        drm_client: NONE,
+        submodules: NONE,
         crate_modules: NONE,
         kconfig: NONE,
     },
@@ -115,7 +117,7 @@ const STEPS: &[Step] = &[
                the KUnit fixtures. No Rust code uses them yet.",
         patches: &["0002-rust-drm-client-modules.patch"],
         files: &["c/bindings.h", "c/helpers.c", "c/drm_vmap_client_test.h"],
-        drm_client: NONE,
+        submodules: NONE,
         crate_modules: NONE,
         kconfig: NONE,
     },
@@ -126,20 +128,60 @@ const STEPS: &[Step] = &[
                section, where the command line parser and sysfs find it.",
         patches: NONE,
         files: &["module_param"],
-        drm_client: NONE,
+        submodules: NONE,
         crate_modules: &["module_param"],
         kconfig: NONE,
     },
     Step {
-        subject: "rust: vmap_cache: dma-buf mappings and the cached-vmap access protocol",
-        body: "The access protocol proposed on dri-devel in 2018: vmap declares intent,\n\
-               begin_access returns an address from a cached mapping and pins the buffer for\n\
-               that access only, end_access releases it. Nothing is pinned between accesses:\n\
+        subject: "rust: vmap_cache: dma-bufs exported in-kernel, and their mappings",
+        body: "A reference-counted struct dma_buf, its vmap as a guard that owns a reference and \
+               unmaps exactly what dma_buf_vmap() returned, a bounds-checked view of mapped \
+               memory (system or I/O), and the reservation lock as a guard.",
+        patches: NONE,
+        files: &[
+            "vmap_cache/dma_buf.rs",
+            "vmap_cache/mapping.rs",
+            "vmap_cache/direction.rs",
+            "vmap_cache/reservation.rs",
+            "vmap_cache/mod.rs",
+        ],
+        submodules: &[
+            "vmap_cache/dma_buf",
+            "vmap_cache/mapping",
+            "vmap_cache/direction",
+            "vmap_cache/reservation",
+        ],
+        crate_modules: &["vmap_cache"],
+        kconfig: NONE,
+    },
+    Step {
+        subject: "rust: vmap_cache: the cached-vmap access protocol",
+        body: "The access protocol proposed on dri-devel in 2018: vmap declares intent, \
+               begin_access returns an address from a cached mapping and pins the buffer for \
+               that access only, end_access releases it. Nothing is pinned between accesses: \
                a buffer that moved is noticed and remapped by the next access.",
         patches: NONE,
-        files: &["vmap_cache"],
-        drm_client: NONE,
-        crate_modules: &["vmap_cache"],
+        files: &[
+            "vmap_cache/access.rs",
+            "vmap_cache/accessors.rs",
+            "vmap_cache/attachment.rs",
+            "vmap_cache/cache.rs",
+            "vmap_cache/cached_vmap.rs",
+            "vmap_cache/fence.rs",
+            "vmap_cache/movable.rs",
+            "vmap_cache/stats.rs",
+        ],
+        submodules: &[
+            "vmap_cache/access",
+            "vmap_cache/accessors",
+            "vmap_cache/attachment",
+            "vmap_cache/cache",
+            "vmap_cache/cached_vmap",
+            "vmap_cache/fence",
+            "vmap_cache/movable",
+            "vmap_cache/stats",
+        ],
+        crate_modules: NONE,
         kconfig: NONE,
     },
     Step {
@@ -155,7 +197,13 @@ const STEPS: &[Step] = &[
             "drm_client/import.rs",
             "drm_client/mod.rs",
         ],
-        drm_client: &["device", "gem", "layout", "vgem", "import"],
+        submodules: &[
+            "drm_client/device",
+            "drm_client/gem",
+            "drm_client/layout",
+            "drm_client/vgem",
+            "drm_client/import",
+        ],
         crate_modules: &["drm_client"],
         kconfig: NONE,
     },
@@ -174,14 +222,14 @@ const STEPS: &[Step] = &[
             "drm_client/framebuffer.rs",
             "drm_client/double_buffer.rs",
         ],
-        drm_client: &[
-            "allocator",
-            "client",
-            "handler",
-            "registration",
-            "modeset",
-            "framebuffer",
-            "double_buffer",
+        submodules: &[
+            "drm_client/allocator",
+            "drm_client/client",
+            "drm_client/handler",
+            "drm_client/registration",
+            "drm_client/modeset",
+            "drm_client/framebuffer",
+            "drm_client/double_buffer",
         ],
         crate_modules: NONE,
         kconfig: NONE,
@@ -197,7 +245,7 @@ const STEPS: &[Step] = &[
             "drm_client/frame_clock.rs",
             "drm_client/firmware.rs",
         ],
-        drm_client: &["watch", "frame_clock", "firmware"],
+        submodules: &["drm_client/watch", "drm_client/frame_clock", "drm_client/firmware"],
         crate_modules: NONE,
         kconfig: NONE,
     },
@@ -208,7 +256,7 @@ const STEPS: &[Step] = &[
                Rust destructors run.",
         patches: NONE,
         files: &["kunit/rust"],
-        drm_client: NONE,
+        submodules: NONE,
         crate_modules: &["ktest"],
         kconfig: NONE,
     },
@@ -221,7 +269,7 @@ const STEPS: &[Step] = &[
                reads and that nothing was left behind.",
         patches: NONE,
         files: &["kunit/suites", "drm_client/testing.rs"],
-        drm_client: &["testing"],
+        submodules: &["drm_client/testing"],
         crate_modules: NONE,
         kconfig: &["DRM_VMAP_CLIENT_KUNIT_TEST"],
     },
@@ -232,7 +280,7 @@ const STEPS: &[Step] = &[
                its registration until user space takes the display.",
         patches: NONE,
         files: &["bootsplash"],
-        drm_client: NONE,
+        submodules: NONE,
         crate_modules: NONE,
         kconfig: &["DRM_VMAP_BOOTSPLASH"],
     },
@@ -242,7 +290,7 @@ const STEPS: &[Step] = &[
                tested, and the benchmark's numbers, measured side by side in one boot.",
         patches: &["0006-docs-gpu-drm-vmap-client.patch"],
         files: &["Documentation/gpu"],
-        drm_client: NONE,
+        submodules: NONE,
         crate_modules: NONE,
         kconfig: NONE,
     },
@@ -460,10 +508,15 @@ fn apply_step(paths: &Paths, work: &Path, step: &Step, index: usize) -> Result<(
     write_partial(paths, work, "rust/kernel/lib.rs", &|line| {
         kept_crate_module(line, done)
     })?;
-    if done.iter().any(|step| !step.drm_client.is_empty()) {
-        write_partial(paths, work, "rust/kernel/drm_client/mod.rs", &|line| {
-            kept_drm_client_line(line, done)
-        })?;
+    for folder in ["drm_client", "vmap_cache"] {
+        let prefix = format!("{folder}/");
+        let added = |step: &Step| step.submodules.iter().any(|name| name.starts_with(&prefix));
+        if done.iter().any(added) {
+            let path = format!("rust/kernel/{folder}/mod.rs");
+            write_partial(paths, work, &path, &|line| {
+                kept_module_line(line, folder, done)
+            })?;
+        }
     }
     write_partial(paths, work, "drivers/gpu/drm/vmap_client/Kbuild", &|line| {
         kept_kbuild_line(line, work)
@@ -574,29 +627,25 @@ fn kept_crate_module(line: &str, done: &[Step]) -> bool {
     !ours.any(|name| declares(name)) || declared.any(|name| declares(name))
 }
 
-/// `mod x;`, `pub mod x;` and `pub use x::...;` lines of `drm_client/mod.rs` appear with the
-/// step that adds `x`.
-fn kept_drm_client_line(line: &str, done: &[Step]) -> bool {
+/// `mod x;`, `pub mod x;`, `pub use x::...;` and `pub(crate) use x::...;` lines of a split
+/// folder's `mod.rs` appear with the step that adds `folder/x`.
+fn kept_module_line(line: &str, folder: &str, done: &[Step]) -> bool {
     let trimmed = line.trim();
-    let module = trimmed
-        .strip_prefix("pub use ")
-        .and_then(|rest| rest.split("::").next())
-        .or_else(|| {
-            trimmed
-                .strip_prefix("mod ")
-                .and_then(|rest| rest.strip_suffix(';'))
-        })
-        .or_else(|| {
-            trimmed
-                .strip_prefix("pub mod ")
-                .and_then(|rest| rest.strip_suffix(';'))
-        });
-    let Some(module) = module else {
+    let used = ["pub use ", "pub(crate) use "]
+        .iter()
+        .find_map(|prefix| trimmed.strip_prefix(prefix))
+        .and_then(|rest| rest.split("::").next());
+    let declared = ["mod ", "pub mod "]
+        .iter()
+        .find_map(|prefix| trimmed.strip_prefix(prefix))
+        .and_then(|rest| rest.strip_suffix(';'));
+    let Some(module) = used.or(declared) else {
         return true;
     };
+    let name = format!("{folder}/{module}");
     done.iter()
-        .flat_map(|step| step.drm_client.iter())
-        .any(|name| *name == module)
+        .flat_map(|step| step.submodules.iter())
+        .any(|added| *added == name)
 }
 
 /// An object line of the top `Kbuild` appears once its source is in the tree.
@@ -750,7 +799,10 @@ fn write_cover_letter(out: &Path, findings: &[String]) -> Result<()> {
          \n\
          The hook patches come first (a watch over KMS devices as they register,\n\
          drm_client_unregister(), a vgem accessor, a device lookup by minor, two error\n\
-         codes), then the C helpers, the Rust abstractions one concept each, the KUnit\n\
+         codes), then the C helpers, the Rust abstractions one concept each (the client,\n\
+         its framebuffers and mode setting share one patch: Client::show() takes a\n\
+         Framebuffer, a Framebuffer holds its Client, and the mode sets refer to both),\n\
+         the KUnit\n\
          bindings and suites, a boot splash written without unsafe code, and the\n\
          documentation (Documentation/gpu/drm-vmap-client/), which has the design, the\n\
          measured numbers and how it was tested: KUnit in QEMU on bochs, cirrus, vkms and\n\
