@@ -17,6 +17,7 @@ mod bmp;
 mod draw;
 mod options;
 mod picture;
+mod running;
 mod scene;
 mod splash;
 #[cfg(CONFIG_DRM_VMAP_CLIENT_KUNIT_TEST)]
@@ -35,6 +36,7 @@ use kernel::{
 };
 use options::{Colour, Progress, DEFAULT_COLOUR};
 use picture::{Picture, Refusal, Source};
+use running::Running;
 use splash::{DeviceSplash, Settings};
 
 module! {
@@ -49,38 +51,52 @@ module! {
 const IMAGE_NAME: usize = 64;
 
 static ENABLE: Flag = Flag::new(true);
-module_param!(PARAM_ENABLE, "bootsplash.enable", ENABLE, 0o444);
+module_param!(PARAM_ENABLE, "bootsplash", "enable", ENABLE, 0o444);
 static IMAGE: Text<IMAGE_NAME> = Text::new();
-module_param!(PARAM_IMAGE, "bootsplash.image", IMAGE, 0o444);
+module_param!(PARAM_IMAGE, "bootsplash", "image", IMAGE, 0o444);
 static COLOUR: Colour = Colour::new(DEFAULT_COLOUR);
-module_param!(PARAM_COLOUR, "bootsplash.color", COLOUR, 0o444);
+module_param!(PARAM_COLOUR, "bootsplash", "color", COLOUR, 0o444);
 static FPS: RangedU32 = RangedU32::new(30, 1, MAX_FPS);
-module_param!(PARAM_FPS, "bootsplash.fps", FPS, 0o444);
+module_param!(PARAM_FPS, "bootsplash", "fps", FPS, 0o444);
 static PROGRESS: Progress = Progress::new();
-module_param!(PARAM_PROGRESS, "bootsplash.progress", PROGRESS, 0o644);
+module_param!(PARAM_PROGRESS, "bootsplash", "progress", PROGRESS, 0o644);
 
 struct Bootsplash {
-    _watch: Option<Pin<KBox<Watch<Watcher>>>>,
+    watch: Option<Pin<KBox<Watch<Watcher>>>>,
 }
 
 impl kernel::Module for Bootsplash {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         if !ENABLE.get() {
             pr_info!("disabled on the command line\n");
-            return Ok(Bootsplash { _watch: None });
+            return Ok(Bootsplash { watch: None });
         }
         let shared = Arc::pin_init(
             pin_init!(Shared {
                 picture <- new_mutex!(None),
                 watching: AtomicBool::new(false),
+                running <- Running::new(),
             }),
             GFP_KERNEL,
         )?;
         let watch = Watch::new(Watcher(shared.clone()))?;
         shared.watching.store(true, Ordering::Release);
-        Ok(Bootsplash {
-            _watch: Some(watch),
-        })
+        Ok(Bootsplash { watch: Some(watch) })
+    }
+}
+
+impl Drop for Bootsplash {
+    /// Unloading the module (a built-in splash never ends this way): no new splash, then every
+    /// running one ended, each frame in progress waited for, before the code goes away.
+    fn drop(&mut self) {
+        let Some(watch) = self.watch.take() else {
+            return;
+        };
+        let shared = watch.watcher().0.clone();
+        // Unwatching waits for a device's registration in progress to finish starting a splash.
+        drop(watch);
+        let ended = shared.running.end_all();
+        pr_info!("unloading: {ended} splash(es) ended, every animation stopped\n");
     }
 }
 
@@ -92,6 +108,9 @@ struct Shared {
     picture: Mutex<Option<Arc<Picture>>>,
     /// Set once the devices registered before the splash started were replayed.
     watching: AtomicBool,
+    /// Every animation, for the module's exit to stop.
+    #[pin]
+    running: Running,
 }
 
 /// Starts a splash on every KMS device as it registers.
@@ -121,7 +140,7 @@ impl DeviceWatcher for Watcher {
             DeviceSplash::start(device, picture, settings, &PROGRESS, registered_at)
         });
         match result {
-            Ok(Some(splash)) => announce(&splash),
+            Ok(Some(splash)) => announce(&splash, &self.0.running),
             Ok(None) => {}
             Err(error) => pr_warn!(
                 "no splash on {}: error {}\n",
@@ -162,7 +181,7 @@ impl Watcher {
 }
 
 /// Logs the splash's first frame and starts its animation.
-fn announce(splash: &Arc<DeviceSplash>) {
+fn announce(splash: &Arc<DeviceSplash>, running: &Running) {
     let now = Ktime::ktime_get();
     let (allocator, vgem_refusal, flips, (width, height)) = splash.describe();
     let since_registration = match splash.registered_at() {
@@ -200,9 +219,18 @@ fn announce(splash: &Arc<DeviceSplash>) {
             error.to_errno()
         );
     }
-    // The frame clock's queued work keeps the splash; it stops when the splash ends.
-    if let Err(error) = splash.animate() {
-        pr_warn!("no animation: error {}\n", error.to_errno());
+    // The frame clock's queued work keeps the splash; it stops when the splash ends, or when
+    // the module's exit stops it.
+    let result = match splash.animate() {
+        Ok(clock) => running.add(clock),
+        Err(error) => {
+            // Untracked, it could outlive the module's code.
+            splash.end();
+            Err(error)
+        }
+    };
+    if let Err(error) = result {
+        pr_warn!("no animation, splash ended: error {}\n", error.to_errno());
     }
 }
 

@@ -251,7 +251,6 @@ impl DeviceSplash {
         self.frames.load(Ordering::Acquire)
     }
 
-    #[cfg(CONFIG_DRM_VMAP_CLIENT_KUNIT_TEST)]
     /// Whether the splash is still on screen (it has not handed over).
     pub(crate) fn is_active(&self) -> bool {
         self.active.lock().is_some()
@@ -474,8 +473,8 @@ impl DeviceSplash {
         }
     }
 
-    #[cfg(CONFIG_DRM_VMAP_CLIENT_KUNIT_TEST)]
-    /// Ends the splash now, as a handover does.
+    /// Ends the splash now, as a handover does: releases everything it holds. Its next frame,
+    /// if any, stops the animation.
     pub(crate) fn end(&self) {
         let ended = self.active.lock().take();
         drop(ended);

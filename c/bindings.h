@@ -30,6 +30,7 @@
 #include <linux/dma-fence.h>
 #include <linux/dma-resv.h>
 #include <linux/efi-bgrt.h>
+#include <linux/fb.h>
 #include <linux/file.h>
 #include <linux/firmware.h>
 #include <linux/iosys-map.h>

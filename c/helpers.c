@@ -22,6 +22,7 @@
 #include <linux/dma-fence.h>
 #include <linux/dma-resv.h>
 #include <linux/efi-bgrt.h>
+#include <linux/fb.h>
 #include <linux/firmware.h>
 #include <linux/iosys-map.h>
 #include <linux/io.h>
@@ -233,3 +234,28 @@ int rust_helper_drm_vmap_client_request_firmware(struct drm_device *dev, const c
 	return -ENOENT;
 #endif
 }
+
+#ifdef CONFIG_FB_DEFERRED_IO
+/*
+ * The byte range [*first, *end) covered by the pages in a deferred I/O page
+ * list; false if the list is empty.
+ */
+bool rust_helper_drm_vmap_client_fbdev_touched(struct list_head *pagereflist,
+					       unsigned long *first,
+					       unsigned long *end)
+{
+	struct fb_deferred_io_pageref *pageref;
+	bool any = false;
+
+	list_for_each_entry(pageref, pagereflist, list) {
+		unsigned long start = pageref->offset;
+
+		if (!any || start < *first)
+			*first = start;
+		if (!any || start + PAGE_SIZE > *end)
+			*end = start + PAGE_SIZE;
+		any = true;
+	}
+	return any;
+}
+#endif

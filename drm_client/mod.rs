@@ -56,6 +56,7 @@ mod modeset;
 mod registration;
 #[cfg(CONFIG_DRM_VMAP_CLIENT_KUNIT_TEST)]
 pub mod testing;
+mod throttle;
 pub mod vgem;
 mod watch;
 
@@ -71,4 +72,5 @@ pub use handler::{ClientHandler, RestoreRequest};
 pub use layout::{Format, Layout};
 pub use modeset::Output;
 pub use registration::Registration;
+pub use throttle::{Throttle, Throttled};
 pub use watch::{DeviceWatcher, Watch};

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Module parameters for built-in Rust code: options on the kernel command line
-//! (`module.name=value`) that may also be read and written in
-//! `/sys/module/<module>/parameters/`.
+//! Module parameters for Rust code, built in or loadable: options on the kernel command line
+//! (`module.name=value`) or given at load time (`name=value`) that may also be read and written
+//! in `/sys/module/<module>/parameters/`.
 //!
 //! Linux 6.12's `module!` macro has no parameters. Here a parameter is a `static` implementing
 //! [`ParamValue`], which parses and prints its own text, so a bad value is refused (or logged
@@ -21,7 +21,7 @@
 //! use kernel::{module_param, module_param::RangedU32};
 //!
 //! static PROGRESS: RangedU32 = RangedU32::new(0, 0, 100);
-//! module_param!(PARAM_PROGRESS, "bootsplash.progress", PROGRESS, 0o644);
+//! module_param!(PARAM_PROGRESS, "bootsplash", "progress", PROGRESS, 0o644);
 //! ```
 //!
 //! [`module_param!`]: macro@crate::module_param
@@ -265,18 +265,24 @@ pub fn parse_bool(text: &[u8]) -> Result<bool> {
 #[repr(transparent)]
 pub struct KernelParam(bindings::kernel_param);
 
-// SAFETY: The kernel reads the descriptor; its pointers lead to `'static` data: the name, the
-// operations, and a value that is `Sync`.
+// SAFETY: The kernel reads the descriptor; its pointers lead to data that lives as long as the
+// descriptor: the name, the operations, a value that is `Sync`, and the module that holds them.
 unsafe impl Sync for KernelParam {}
 
 impl KernelParam {
     /// The descriptor of parameter `name` (`"module.param"` for built-in code) backed by
-    /// `value`, visible in sysfs with permission `perm` (0: not at all).
-    pub const fn new<P: ParamValue>(name: &'static CStr, value: &'static P, perm: u16) -> Self {
+    /// `value`, visible in sysfs with permission `perm` (0: not at all), belonging to `module`
+    /// (null for built-in code). Use [`module_param!`](macro@crate::module_param).
+    pub const fn new<P: ParamValue>(
+        name: &'static CStr,
+        value: &'static P,
+        perm: u16,
+        module: *mut bindings::module,
+    ) -> Self {
         // INVARIANT: `arg` and `ops` belong to the same `P`.
         Self(bindings::kernel_param {
             name: name.as_char_ptr(),
-            mod_: core::ptr::null_mut(),
+            mod_: module,
             ops: &ParamOps::<P>::OPS,
             perm,
             level: -1,
@@ -349,15 +355,41 @@ impl<P: ParamValue> ParamOps<P> {
     }
 }
 
-/// Declares module parameter `$name` (a string literal, `"module.param"`) backed by the
+/// Declares parameter `$name` of module `$module` (both string literals) backed by the
 /// `static` `$value`, with sysfs permission `$perm`; `$descriptor` names the descriptor's
 /// `static`.
+///
+/// Built in, the parameter is `module.name` on the kernel command line; in a loadable module
+/// it is `name`, given to `insmod` (or by `modprobe`, from `module.name` on the command line),
+/// and the descriptor names the module that owns it, as C's `module_param_cb()` does.
 #[macro_export]
 macro_rules! module_param {
-    ($descriptor:ident, $name:literal, $value:ident, $perm:expr) => {
+    ($descriptor:ident, $module:literal, $name:literal, $value:ident, $perm:expr) => {
+        #[cfg(not(MODULE))]
         #[link_section = "__param"]
         #[used]
         static $descriptor: $crate::module_param::KernelParam =
-            $crate::module_param::KernelParam::new($crate::c_str!($name), &$value, $perm);
+            $crate::module_param::KernelParam::new(
+                $crate::c_str!(::core::concat!($module, ".", $name)),
+                &$value,
+                $perm,
+                ::core::ptr::null_mut(),
+            );
+        #[cfg(MODULE)]
+        #[link_section = "__param"]
+        #[used]
+        static $descriptor: $crate::module_param::KernelParam = {
+            extern "C" {
+                static __this_module: $crate::types::Opaque<$crate::bindings::module>;
+            }
+            $crate::module_param::KernelParam::new(
+                $crate::c_str!($name),
+                &$value,
+                $perm,
+                // SAFETY: The loader fills `__this_module` in before it parses the parameters;
+                // only its address is taken here.
+                unsafe { __this_module.get() },
+            )
+        };
     };
 }

@@ -27,7 +27,7 @@ pub struct Rect {
 impl Rect {
     /// The bytes from the first row's start to the last row's end, checked: `EINVAL` for an
     /// empty rectangle or rows that overlap (`pitch < row_len`), `ERANGE` on overflow.
-    fn span(&self) -> Result<usize> {
+    pub(crate) fn span(&self) -> Result<usize> {
         if self.row_len == 0 || self.rows == 0 || self.pitch < self.row_len {
             return Err(EINVAL);
         }

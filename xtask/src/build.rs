@@ -17,6 +17,8 @@ pub const OUR_TREE_PATHS: &[&str] = &[
     "rust/kernel/drm_client/",
     "rust/kernel/vmap_cache/",
     "rust/kernel/ktest/",
+    "rust/kernel/fbdev/",
+    "rust/kernel/module_param/",
     "drivers/gpu/drm/vmap_client/",
     "rust/helpers/drm_vmap_client.c",
     "drivers/gpu/drm/vgem/vgem_drv.c",
@@ -49,7 +51,8 @@ pub fn kernel(paths: &Paths, flavour: Flavour) -> Result<PathBuf> {
         paths.build(flavour).display()
     );
     let step = format!("build-{flavour:?}").to_lowercase();
-    let elapsed = make(paths, flavour, &["bzImage"], &step)?;
+    // Modules too: the debug kernel builds the splash as one.
+    let elapsed = make(paths, flavour, &["bzImage", "modules"], &step)?;
     eprintln!("build: done in {}", command::format_duration(elapsed));
     fail_on_our_warnings(&paths.output().join(format!("{step}.log")))?;
     Ok(paths.build(flavour).join("arch/x86/boot/bzImage"))

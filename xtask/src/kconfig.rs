@@ -37,14 +37,23 @@ fn parse_line(line: &str) -> Option<Setting> {
     })
 }
 
-/// The settings `wanted` asks for that `actual` does not have, described for a person.
+/// The settings `wanted` asks for that `actual` does not have, described for a person. Where
+/// `wanted` names an option twice, the later line counts, as for `merge_config.sh`.
 pub fn unmet(wanted: &[Setting], actual: &[Setting]) -> Vec<String> {
     let actual: HashMap<&str, Option<&str>> = actual
         .iter()
         .map(|setting| (setting.name.as_str(), setting.value.as_deref()))
         .collect();
+    let last: HashMap<&str, usize> = wanted
+        .iter()
+        .enumerate()
+        .map(|(index, setting)| (setting.name.as_str(), index))
+        .collect();
     wanted
         .iter()
+        .enumerate()
+        .filter(|(index, want)| last.get(want.name.as_str()) == Some(index))
+        .map(|(_, want)| want)
         .filter_map(|want| {
             let have = actual.get(want.name.as_str()).copied().flatten();
             match (&want.value, have) {
@@ -119,5 +128,14 @@ mod tests {
         assert!(problems[0].contains("CONFIG_B should be unset"));
         assert!(problems[1].contains("CONFIG_C=y was asked for but it is unset"));
         assert!(problems[2].contains("it is m"));
+    }
+
+    #[test]
+    fn a_later_fragment_overrides_an_earlier_one() {
+        let wanted = parse("CONFIG_A=y\nCONFIG_B=y\nCONFIG_A=m\n");
+        let actual = parse("CONFIG_A=m\nCONFIG_B=y\n");
+        assert!(unmet(&wanted, &actual).is_empty());
+        let actual = parse("CONFIG_A=y\nCONFIG_B=y\n");
+        assert_eq!(unmet(&wanted, &actual).len(), 1);
     }
 }

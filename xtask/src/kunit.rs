@@ -20,6 +20,15 @@ impl Summary {
         self.passed + self.failed + self.crashed + self.skipped
     }
 
+    /// Adds the counts of another run.
+    pub fn add(&mut self, other: &Summary) {
+        self.passed += other.passed;
+        self.failed += other.failed;
+        self.crashed += other.crashed;
+        self.skipped += other.skipped;
+        self.errors += other.errors;
+    }
+
     pub fn is_success(&self) -> bool {
         self.passed > 0 && self.failed == 0 && self.crashed == 0 && self.errors == 0
     }
@@ -36,7 +45,55 @@ pub struct CaseStatus {
 
 /// Parses the guest log with `kunit.py parse`, shows its report if `show`, and returns the
 /// counts and every case's result.
+///
+/// The executor's suites make one KTAP document; each module loaded later with suites in it
+/// (the splash, in the debug kernel) prints its own, which `kunit.py` would ignore after the
+/// first: each document is parsed on its own and the results are added up.
 pub fn parse_log(tree: &Path, log: &Path, show: bool) -> Result<(Summary, Vec<CaseStatus>)> {
+    let text =
+        std::fs::read_to_string(log).with_context(|| format!("cannot read {}", log.display()))?;
+    let documents = ktap_documents(&text);
+    if documents.len() < 2 {
+        return parse_document(tree, log, show);
+    }
+    let mut total = Summary::default();
+    let mut all_cases = Vec::new();
+    for (index, document) in documents.iter().enumerate() {
+        let part = log.with_extension(format!("ktap{index}.log"));
+        std::fs::write(&part, document)?;
+        let (summary, cases) = parse_document(tree, &part, show)?;
+        total.add(&summary);
+        all_cases.extend(cases);
+    }
+    Ok((total, all_cases))
+}
+
+/// Splits a log at each top-level `KTAP version 1` line after the first; the first part keeps
+/// what came before it.
+pub fn ktap_documents(text: &str) -> Vec<String> {
+    let mut documents = vec![String::new()];
+    let mut seen_header = false;
+    for line in text.lines() {
+        let content = line
+            .strip_prefix('[')
+            .and_then(|rest| rest.split_once("] "))
+            .map_or(line, |(_, content)| content);
+        if content.trim_end() == "KTAP version 1" {
+            if seen_header {
+                documents.push(String::new());
+            }
+            seen_header = true;
+        }
+        if let Some(document) = documents.last_mut() {
+            document.push_str(line);
+            document.push('\n');
+        }
+    }
+    documents
+}
+
+/// [`parse_log`] for a log with one KTAP document.
+fn parse_document(tree: &Path, log: &Path, show: bool) -> Result<(Summary, Vec<CaseStatus>)> {
     let script = tree.join("tools/testing/kunit/kunit.py");
     let json = log.with_extension("kunit.json");
     let _ = std::fs::remove_file(&json);
@@ -185,6 +242,17 @@ pub fn check_available(tree: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_module_s_suites_are_a_document_of_their_own() {
+        let log = "boot\nKTAP version 1\n1..1\n    KTAP version 1\nok 1 a\n\
+                   Run /init\n[ 9.1] KTAP version 1\n1..1\nok 1 b\n";
+        let documents = ktap_documents(log);
+        assert_eq!(documents.len(), 2, "{documents:?}");
+        assert!(documents[0].starts_with("boot\n") && documents[0].contains("ok 1 a"));
+        assert!(documents[1].starts_with("[ 9.1] KTAP") && documents[1].contains("ok 1 b"));
+        assert_eq!(ktap_documents("no tests\n").len(), 1);
+    }
 
     #[test]
     fn closing_lines_are_read() {

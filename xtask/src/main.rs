@@ -6,6 +6,7 @@
 mod bench;
 mod build;
 mod command;
+mod console_check;
 mod guest_log;
 mod initramfs;
 mod kconfig;

@@ -1,12 +1,13 @@
 //! `cargo xtask run`: the main job. Builds the kernel, boots it in QEMU once per display
 //! (standard VGA, Cirrus VGA, virtio-gpu, and the standard VGA under UEFI firmware), saves
 //! screenshots of the boot splash at several moments, and checks them against what the splash
-//! said it drew.
+//! said it drew; then boots once more with our fbdev emulation and checks fbcon's text and a
+//! pattern drawn through `mmap` after the splash handed over (`console_check.rs`).
 
 use crate::paths::{Flavour, Paths};
 use crate::qemu::{self, Guest, Machine};
 use crate::splash_check::{self, FirstFrame, OutputLayout};
-use crate::{build, guest_log, initramfs, setup};
+use crate::{build, console_check, guest_log, initramfs, setup};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::thread;
@@ -31,8 +32,9 @@ const PROGRESS_DELAY: Duration = Duration::from_millis(500);
 
 #[derive(clap::Args)]
 pub struct Options {
-    /// Boot only this display: std, cirrus, virtio or uefi (default: all four).
-    #[arg(long, value_parser = ["std", "cirrus", "virtio", "uefi"])]
+    /// Boot only this display: std, cirrus, virtio or uefi, or `console` for our fbdev
+    /// emulation after the splash (default: all five boots).
+    #[arg(long, value_parser = ["std", "cirrus", "virtio", "uefi", "console"])]
     display: Option<String>,
     /// Show the guest's console while it runs.
     #[arg(long)]
@@ -134,6 +136,25 @@ pub fn run(paths: &Paths, options: &Options) -> Result<()> {
             options.vnc,
         )?;
         outcome.print();
+    }
+    if options
+        .display
+        .as_deref()
+        .is_none_or(|name| name == "console")
+    {
+        let outcome = console_check::show_console(
+            paths,
+            Flavour::Standard,
+            &kernel,
+            options.timeout,
+            options.verbose,
+        )?;
+        println!("console (our fbdev emulation after the splash): every check passed");
+        println!("  {}", outcome.registered);
+        for screenshot in &outcome.screenshots {
+            println!("  screenshot: {}", screenshot.display());
+        }
+        println!("  console log: {}", outcome.log.display());
     }
     Ok(())
 }

@@ -122,10 +122,10 @@ const STEPS: &[Step] = &[
         kconfig: NONE,
     },
     Step {
-        subject: "rust: module_param: parameters of built-in Rust code",
+        subject: "rust: module_param: parameters of Rust code, built in or loadable",
         body: "6.12's module! macro has no parameters. A value type that parses and prints\n\
                itself, and a macro that places its struct kernel_param in the __param\n\
-               section, where the command line parser and sysfs find it.",
+               section, where the command line parser, the module loader and sysfs find it.",
         patches: NONE,
         files: &["module_param"],
         submodules: NONE,
@@ -237,16 +237,35 @@ const STEPS: &[Step] = &[
     Step {
         subject: "rust: drm_client: devices as they register, frame clocks, firmware pictures",
         body: "What a client that draws on every display needs: a watch over KMS devices\n\
-               (drm_dev_watch()), a steady frame rate on a delayed work item, and the\n\
-               firmware's boot logo and files from the firmware loader.",
+               (drm_dev_watch()), a steady frame rate on a delayed work item, work that runs\n\
+               at most once per frame however often it is asked for, and the firmware's boot\n\
+               logo and files from the firmware loader.",
         patches: NONE,
         files: &[
             "drm_client/watch.rs",
             "drm_client/frame_clock.rs",
+            "drm_client/throttle.rs",
             "drm_client/firmware.rs",
         ],
-        submodules: &["drm_client/watch", "drm_client/frame_clock", "drm_client/firmware"],
+        submodules: &[
+            "drm_client/watch",
+            "drm_client/frame_clock",
+            "drm_client/throttle",
+            "drm_client/firmware",
+        ],
         crate_modules: NONE,
+        kconfig: NONE,
+    },
+    Step {
+        subject: "rust: fbdev: fbdev emulation over a system-memory shadow",
+        body: "6.12 has no Rust fbdev abstraction. A struct fb_info whose pixels live in a\n\
+               vmalloc shadow that fbcon, write() and mmap (deferred I/O) draw into, with our\n\
+               own struct fb_ops (DRM_FB_HELPER_DEFAULT_OPS needs a drm_fb_helper as par),\n\
+               reporting every drawing operation as damage to its owner.",
+        patches: NONE,
+        files: &["fbdev"],
+        submodules: NONE,
+        crate_modules: &["fbdev"],
         kconfig: NONE,
     },
     Step {
@@ -277,12 +296,25 @@ const STEPS: &[Step] = &[
         subject: "drm/vmap_client: a boot splash on the in-kernel client layer",
         body: "A leaf client with no unsafe code: a picture (the firmware's logo, a BMP from the\n\
                firmware loader, or a built-in one) and a progress bar on every display from\n\
-               its registration until user space takes the display.",
+               its registration until user space takes the display. Built in or a module,\n\
+               whose exit ends every splash first.",
         patches: NONE,
         files: &["bootsplash"],
         submodules: NONE,
         crate_modules: NONE,
         kconfig: &["DRM_VMAP_BOOTSPLASH"],
+    },
+    Step {
+        subject: "drm/vmap_client: fbdev emulation on the in-kernel client layer",
+        body: "A leaf client with no unsafe code: /dev/fbN and fbcon for every KMS device,\n\
+               drawn into a shadow and copied, damaged rows only and at most once per frame,\n\
+               into the device's framebuffer through its dma-buf's cached mapping. It replaces\n\
+               C's emulation with drm_kms_helper.fbdev_emulation=0 vmap_fbdev.enable=1.",
+        patches: NONE,
+        files: &["fbdev_emulation"],
+        submodules: NONE,
+        crate_modules: NONE,
+        kconfig: &["DRM_VMAP_FBDEV"],
     },
     Step {
         subject: "docs: gpu: the Rust in-kernel DRM client layer",

@@ -22,6 +22,8 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "ipxe-qemu",
     "kmod",
     "libclang-dev",
+    // The static C library for the guest's fbtool (xtask/guest/fbtool.c).
+    "libc6-dev",
     "libelf-dev",
     "libssl-dev",
     "lld",

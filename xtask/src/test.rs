@@ -7,7 +7,7 @@
 
 use crate::paths::{Flavour, Paths};
 use crate::qemu::{self, Guest, Machine};
-use crate::{build, command, guest_log, initramfs, kunit, lint, run, series, setup};
+use crate::{build, command, console_check, guest_log, initramfs, kunit, lint, run, series, setup};
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 use std::process::Command;
@@ -91,6 +91,13 @@ fn splash_boots(paths: &Paths, options: &Options, flavour: Flavour, kernel: &Pat
             outcome.summary()
         );
     }
+    let outcome =
+        console_check::show_console(paths, flavour, kernel, options.timeout, options.verbose)?;
+    eprintln!(
+        "test: console: our fbdev emulation after the splash showed fbcon's text and an mmap \
+         pattern ({})",
+        outcome.registered
+    );
     Ok(())
 }
 
@@ -139,6 +146,11 @@ fn run_suites(
     );
     let (summary, cases) = kunit::parse_log(&paths.tree(), &log, true)?;
     check_guest_log(&console, flavour)?;
+    if initramfs::splash_module(&paths.build(flavour))?.is_some() && options.filter.is_none() {
+        let report = check_module_unload(&console)
+            .with_context(|| format!("the splash module; console log: {}", log.display()))?;
+        eprintln!("test: splash module: {report}");
+    }
     let expected_list = paths.repo.join("kunit/expected-cases.txt");
     let expected = std::fs::read_to_string(&expected_list)
         .with_context(|| format!("cannot read {}", expected_list.display()))?;
@@ -196,6 +208,81 @@ fn suite_guest<'a>(
     }
 }
 
+/// What the devices held, from `/init`'s module line: framebuffers, dma-bufs.
+#[derive(Debug, PartialEq, Eq)]
+struct Held {
+    framebuffers: u32,
+    dma_bufs: u32,
+}
+
+impl Held {
+    /// Reads `framebuffers N dma-bufs M`.
+    fn parse(text: &str) -> Option<Held> {
+        let mut words = text.split_whitespace();
+        let framebuffers = (words.next()? == "framebuffers")
+            .then(|| words.next()?.parse().ok())
+            .flatten()?;
+        let dma_bufs = (words.next()? == "dma-bufs")
+            .then(|| words.next()?.parse().ok())
+            .flatten()?;
+        Some(Held {
+            framebuffers,
+            dma_bufs,
+        })
+    }
+}
+
+/// Checks the splash loaded as a module after the displays registered, and unloaded while it
+/// animated: it drew on the devices that existed, its exit ended every splash, and what it held
+/// (framebuffers, dma-bufs) is gone. Returns a line describing it.
+fn check_module_unload(console: &str) -> Result<String> {
+    if console.contains("xtask-init: module: loading failed")
+        || console.contains("xtask-init: module: unloading failed")
+    {
+        bail!("/init could not load or unload the module");
+    }
+    let line = console
+        .lines()
+        .find_map(|line| {
+            line.split_once(initramfs::MODULE_MARKER)
+                .map(|(_, rest)| rest)
+        })
+        .context("/init did not report loading and unloading the splash module")?;
+    let moment = |name: &str| -> Result<Held> {
+        line.split(';')
+            .find_map(|part| part.trim().strip_prefix(name))
+            .and_then(Held::parse)
+            .with_context(|| format!("no `{name}` counts in `{line}`"))
+    };
+    let before = moment("before loading:")?;
+    let loaded = moment("loaded:")?;
+    let after = moment("after unloading:")?;
+    if loaded.framebuffers <= before.framebuffers || loaded.dma_bufs <= before.dma_bufs {
+        bail!("the module drew on no display that existed before it: {line}");
+    }
+    if after != before {
+        bail!("unloading the module left something behind: {line}");
+    }
+    let ended = console
+        .lines()
+        .find_map(|line| {
+            let rest = line.split_once("bootsplash: unloading: ")?.1;
+            rest.split_whitespace().next()?.parse::<u32>().ok()
+        })
+        .context("the module's exit did not report the splashes it ended")?;
+    if ended == 0 {
+        bail!("the module's exit found no splash on screen");
+    }
+    Ok(format!(
+        "loaded after the displays, drew on them ({} framebuffers, {} dma-bufs), unloaded while \
+         animating: {ended} splash(es) ended, {} framebuffers and {} dma-bufs left as before",
+        loaded.framebuffers - before.framebuffers,
+        loaded.dma_bufs - before.dma_bufs,
+        after.framebuffers,
+        after.dma_bufs
+    ))
+}
+
 /// Fails on any report in the guest log, and on a missing kmemleak scan in a debug run.
 fn check_guest_log(console: &str, flavour: Flavour) -> Result<()> {
     guest_log::fail_on_reports(console)?;
@@ -203,4 +290,35 @@ fn check_guest_log(console: &str, flavour: Flavour) -> Result<()> {
         bail!("the debug run ended without a kmemleak scan");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "xtask-init: module: before loading: framebuffers 0 dma-bufs 0; \
+                        loaded: framebuffers 4 dma-bufs 4; after unloading: framebuffers 0 \
+                        dma-bufs 0\nbootsplash: unloading: 2 splash(es) ended, every animation \
+                        stopped\n";
+
+    #[test]
+    fn an_unload_that_releases_everything_passes() {
+        let report = check_module_unload(GOOD).unwrap();
+        assert!(report.contains("2 splash(es) ended"), "{report}");
+    }
+
+    #[test]
+    fn an_unload_that_leaves_a_buffer_fails() {
+        let leaky = GOOD.replace(
+            "after unloading: framebuffers 0",
+            "after unloading: framebuffers 1",
+        );
+        assert!(check_module_unload(&leaky).is_err());
+        let idle = GOOD.replace(
+            "loaded: framebuffers 4 dma-bufs 4",
+            "loaded: framebuffers 0 dma-bufs 0",
+        );
+        assert!(check_module_unload(&idle).is_err());
+        assert!(check_module_unload("no module line\n").is_err());
+    }
 }

@@ -1,0 +1,289 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The `vmap_fbdev` KUnit suite: fbcon's drawing operations called through the registered
+//! `fb_info` reach what bochs and cirrus scan out, inside the damage only, through one warm
+//! mapping.
+
+use crate::console::{merged, Console, ConsoleRef};
+use kernel::{
+    drm_client::{testing, Damage, Device, Format, Framebuffer},
+    error::code::*,
+    fbdev::{FbDevice, FbHandler},
+    ktest::{CaseResult, Test},
+    ktest_assert, ktest_assert_eq, ktest_suite,
+    prelude::*,
+    sync::Arc,
+    types::ARef,
+    vmap_cache::Direction,
+};
+
+fn area(x: u32, y: u32, width: u32, height: u32) -> Damage {
+    Damage {
+        x,
+        y,
+        width,
+        height,
+    }
+}
+
+/// A byte that no drawing of the cases produces.
+const MARKER: u8 = 0x5a;
+
+/// Palette colour 1: pure red.
+const RED: u32 = 1;
+
+/// Runs `body` with the emulation on the first device of `driver`, shown as fbcon would show
+/// it; checks that it left no framebuffer behind.
+fn with_console_on(
+    test: &Test,
+    driver: &[u8],
+    body: impl FnOnce(&Arc<ConsoleRef>, &Device) -> CaseResult,
+) -> CaseResult {
+    let device: ARef<Device> = match Device::find_by_driver(driver) {
+        Ok(device) => device,
+        Err(error) if error == ENODEV => return Err(test.skip(format_args!("no such display"))),
+        Err(error) => return Err(error.into()),
+    };
+    let framebuffers = device.framebuffer_count();
+    let console = Console::start(&device)?.ok_or(ENODEV)?;
+    let result = match console.set_par() {
+        Ok(()) => body(&console, &device),
+        Err(error) => Err(error.into()),
+    };
+    console.stop();
+    drop(console);
+    result?;
+    ktest_assert_eq!(test, device.framebuffer_count(), framebuffers);
+    Ok(())
+}
+
+/// Reads the pixel at (`x`, `y`) as the display scans it out: cirrus from its video memory
+/// (which only damage flushes update), other devices through their own mapping of `fb`.
+fn shown_pixel(device: &Device, fb: &Framebuffer, x: u32, y: u32) -> Result<u32> {
+    let layout = fb.layout();
+    let bytes = layout.format().bytes_per_pixel();
+    let mut pixel = [0u8; 4];
+    if device.driver_name().as_bytes() == b"cirrus" {
+        let pitch = layout.width() as usize * bytes;
+        testing::read_vram(
+            device,
+            y as usize * pitch + x as usize * bytes,
+            &mut pixel[..bytes],
+        )?;
+    } else {
+        let offset = y as usize * layout.pitch() + x as usize * bytes;
+        testing::read_as_display(fb, offset, &mut pixel[..bytes])?;
+    }
+    Ok(u32::from_le_bytes(pixel))
+}
+
+/// Red as a pixel of `format`.
+fn red(format: Format) -> u32 {
+    match format {
+        Format::Rgb565 => 0xf800,
+        Format::Xrgb8888 => 0x00ff_0000,
+    }
+}
+
+/// Paints the whole framebuffer with [`MARKER`] behind the emulation's back, so that a flush
+/// that copies more than its damage shows.
+fn paint_marker(fb: &Framebuffer) -> Result {
+    let mut user = fb.vmap()?;
+    let size = fb.layout().size();
+    let mut access = user.begin_access(Direction::Write)?;
+    access.memory().fill(0, size, MARKER)
+}
+
+/// The byte at (`x`, `y`) of `fb`'s memory, as the device maps it.
+fn fb_byte(fb: &Framebuffer, x: u32, y: u32) -> Result<u32> {
+    let layout = fb.layout();
+    let mut byte = [0u8];
+    let offset = y as usize * layout.pitch() + x as usize * layout.format().bytes_per_pixel();
+    testing::read_as_display(fb, offset, &mut byte)?;
+    Ok(u32::from(byte[0]))
+}
+
+/// A look at the registered device and its framebuffer, returning up to four values.
+type Probe<'a> = &'a dyn Fn(&FbDevice<ConsoleRef>, &Framebuffer) -> Result<[u32; 4]>;
+
+fn drawing_reaches_the_display_inside_the_damage(test: &Test, driver: &[u8]) -> CaseResult {
+    with_console_on(test, driver, |console, device| {
+        let console = console.clone();
+        let active = |f: Probe<'_>| console.console().with_active(|fbdev, _, fb| f(fbdev, fb));
+        let format = console
+            .console()
+            .with_active(|_, shadow, _| Ok(shadow.layout().format()))?;
+        active(&|fbdev, fb| {
+            fbdev.set_colour(RED, 0xffff, 0, 0)?;
+            paint_marker(fb)?;
+            fbdev.fill_rect(area(40, 30, 24, 16), RED);
+            Ok([0; 4])
+        })?;
+        console.flush_now();
+        let [first, last, _, _] = active(&|_, fb| {
+            Ok([
+                shown_pixel(device, fb, 40, 30)?,
+                shown_pixel(device, fb, 63, 45)?,
+                0,
+                0,
+            ])
+        })?;
+        ktest_assert_eq!(test, first, red(format));
+        ktest_assert_eq!(test, last, red(format));
+        // Outside the damage the flush copied nothing: the marker is still there.
+        let outside = active(&|_, fb| {
+            Ok([
+                fb_byte(fb, 39, 30)?,
+                fb_byte(fb, 64, 45)?,
+                fb_byte(fb, 40, 46)?,
+                fb_byte(fb, 40, 29)?,
+            ])
+        })?;
+        ktest_assert_eq!(test, outside, [u32::from(MARKER); 4]);
+        // copyarea: the red block, copied down and right.
+        active(&|fbdev, _| {
+            fbdev.copy_area((40, 30), area(100, 80, 24, 16));
+            Ok([0; 4])
+        })?;
+        console.flush_now();
+        let copied = active(&|_, fb| {
+            Ok([
+                shown_pixel(device, fb, 100, 80)?,
+                shown_pixel(device, fb, 123, 95)?,
+                fb_byte(fb, 99, 80)?,
+                fb_byte(fb, 124, 95)?,
+            ])
+        })?;
+        ktest_assert_eq!(
+            test,
+            copied,
+            [
+                red(format),
+                red(format),
+                u32::from(MARKER),
+                u32::from(MARKER)
+            ]
+        );
+        // imageblit: an 8x2 glyph, left half set, in red on colour 0 (black).
+        active(&|fbdev, _| {
+            fbdev.blit_glyph(area(200, 150, 8, 2), &[0xf0, 0xf0], RED, 0)?;
+            Ok([0; 4])
+        })?;
+        console.flush_now();
+        let blitted = active(&|_, fb| {
+            Ok([
+                shown_pixel(device, fb, 200, 150)?,
+                shown_pixel(device, fb, 207, 151)?,
+                fb_byte(fb, 208, 150)?,
+                fb_byte(fb, 200, 152)?,
+            ])
+        })?;
+        ktest_assert_eq!(
+            test,
+            blitted,
+            [red(format), 0, u32::from(MARKER), u32::from(MARKER)]
+        );
+        Ok(())
+    })
+}
+
+fn drawing_reaches_bochs(test: &Test) -> CaseResult {
+    drawing_reaches_the_display_inside_the_damage(test, b"bochs-drm")
+}
+
+fn drawing_reaches_cirrus(test: &Test) -> CaseResult {
+    drawing_reaches_the_display_inside_the_damage(test, b"cirrus")
+}
+
+fn flushes_reuse_one_mapping(test: &Test) -> CaseResult {
+    with_console_on(test, b"cirrus", |console, _| {
+        let (before, flushes_before) = console.console().stats()?;
+        for step in 0..8u32 {
+            console.console().with_active(|fbdev, _, _| {
+                fbdev.fill_rect(area(step * 10, 0, 8, 8), RED);
+                Ok(())
+            })?;
+            console.flush_now();
+        }
+        let (after, flushes) = console.console().stats()?;
+        ktest_assert_eq!(test, flushes - flushes_before, 8);
+        // One mapping for the buffer's life (made when it was first shown), then hits only.
+        ktest_assert_eq!(test, after.misses, 1);
+        ktest_assert_eq!(test, after.misses, before.misses);
+        ktest_assert_eq!(test, after.hits - before.hits, 8);
+        ktest_assert_eq!(test, after.remaps, 0);
+        Ok(())
+    })
+}
+
+fn handover_to_a_master_and_back(test: &Test) -> CaseResult {
+    with_console_on(test, b"bochs-drm", |console, device| {
+        let console = console.clone();
+        let active = |f: Probe<'_>| console.console().with_active(|fbdev, _, fb| f(fbdev, fb));
+        let format = console
+            .console()
+            .with_active(|_, shadow, _| Ok(shadow.layout().format()))?;
+        active(&|fbdev, _| {
+            fbdev.set_colour(RED, 0xffff, 0, 0)?;
+            fbdev.fill_rect(area(0, 0, 16, 16), RED);
+            Ok([0; 4])
+        })?;
+        console.flush_now();
+        let (_, shown_flushes) = console.console().stats()?;
+        let shown = active(&|_, fb| Ok([shown_pixel(device, fb, 0, 0)?, fb.id(), 0, 0]))?;
+        ktest_assert_eq!(test, shown[0], red(format));
+        ktest_assert_eq!(test, testing::scanned_out_id(device), shown[1]);
+        // User space takes the display: fbcon keeps drawing into the shadow, nothing reaches
+        // the framebuffer.
+        let master = testing::MasterFile::open(device)?;
+        active(&|fbdev, _| {
+            fbdev.fill_rect(area(300, 200, 16, 16), RED);
+            Ok([0; 4])
+        })?;
+        console.flush_now();
+        let (_, flushes) = console.console().stats()?;
+        ktest_assert_eq!(test, flushes, shown_flushes);
+        let hidden = active(&|_, fb| Ok([shown_pixel(device, fb, 300, 200)?, 0, 0, 0]))?;
+        ktest_assert!(test, hidden[0] != red(format));
+        // The last close restores the clients: the emulation shows the shadow again, with
+        // what fbcon drew meanwhile.
+        drop(master);
+        let back = active(&|_, fb| {
+            Ok([
+                shown_pixel(device, fb, 300, 200)?,
+                shown_pixel(device, fb, 0, 0)?,
+                fb.id(),
+                0,
+            ])
+        })?;
+        ktest_assert_eq!(test, back[0], red(format));
+        ktest_assert_eq!(test, back[1], red(format));
+        ktest_assert_eq!(test, testing::scanned_out_id(device), back[2]);
+        Ok(())
+    })
+}
+
+fn damage_merges_without_a_lock(test: &Test) -> CaseResult {
+    ktest_assert_eq!(test, merged(&[]), None);
+    ktest_assert_eq!(
+        test,
+        merged(&[area(10, 20, 5, 5), area(0, 40, 2, 2)]),
+        Some(area(0, 20, 15, 22))
+    );
+    // Empty and out-of-range areas add nothing.
+    ktest_assert_eq!(test, merged(&[area(3, 3, 0, 9)]), None);
+    ktest_assert_eq!(test, merged(&[area(70000, 0, 1, 1)]), None);
+    ktest_assert!(test, merged(&[area(0, 0, 65535, 65535)]).is_some());
+    Ok(())
+}
+
+ktest_suite!(
+    vmap_fbdev,
+    [
+        damage_merges_without_a_lock,
+        drawing_reaches_bochs,
+        drawing_reaches_cirrus,
+        flushes_reuse_one_mapping,
+        handover_to_a_master_and_back,
+    ]
+);
