@@ -118,30 +118,12 @@ impl Shadow {
         let src_rect = self.layout.rect(area.x, area.y, area.width, area.height)?;
         let dst_rect = dst_layout.rect(area.x, area.y, area.width, area.height)?;
         let span = src_rect.span()?;
-        // SAFETY: `span` lies within the layout's size (checked by `rect()` and `span()`),
-        // which the allocation covers (type invariant). The bytes are plain data, valid at any
-        // value; writers racing with this copy are accepted (see above).
-        let src =
-            unsafe { core::slice::from_raw_parts(self.ptr.as_ptr().add(src_rect.offset), span) };
+        let first = src_rect.offset;
+        // SAFETY: `first..first + span` lies within the layout's size (checked by `rect()` and
+        // `span()`), which the allocation covers (type invariant). The bytes are plain data,
+        // valid at any value; writers racing with this copy are accepted (see above).
+        let src = unsafe { core::slice::from_raw_parts(self.ptr.as_ptr().add(first), span) };
         dst.write_rect(dst_rect, src, self.layout.pitch())
-    }
-
-    /// Copies `dst.len()` bytes from `offset` out of the shadow (tests).
-    pub fn read(&self, offset: usize, dst: &mut [u8]) -> Result {
-        let end = offset.checked_add(dst.len()).ok_or(EINVAL)?;
-        if end > self.layout.size() {
-            return Err(EINVAL);
-        }
-        // SAFETY: `offset..end` is within the allocation (type invariant); a raw copy, since
-        // writers may race (see `copy_to`).
-        unsafe {
-            core::ptr::copy_nonoverlapping(
-                self.ptr.as_ptr().add(offset),
-                dst.as_mut_ptr(),
-                dst.len(),
-            )
-        };
-        Ok(())
     }
 }
 
@@ -406,15 +388,6 @@ impl<T: FbHandler> FbDevice<T> {
             )
         };
         to_result(errno)
-    }
-
-    /// The pseudo-palette entry of colour `index` (tests): what fbcon's text colours become.
-    pub fn palette(&self, index: u8) -> Option<u32> {
-        // SAFETY: Registered (type invariant).
-        let par = unsafe { Self::par(self.info.as_ptr()) };
-        // SAFETY: fbdev writes the palette under the console lock; a plain read of a `u32`.
-        let palette = unsafe { core::ptr::read_volatile(par.pseudo_palette.get()) };
-        palette.get(usize::from(index)).copied()
     }
 }
 
