@@ -10,6 +10,7 @@
 //!
 //! C header: [`include/linux/workqueue.h`](srctree/include/linux/workqueue.h)
 
+use super::owned_work;
 use crate::{
     alloc::flags::GFP_KERNEL,
     bindings,
@@ -21,10 +22,7 @@ use crate::{
     try_pin_init,
     types::Opaque,
 };
-use core::{
-    ptr,
-    sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering},
-};
+use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 /// Nanoseconds per second.
 const NSEC_PER_SEC: u64 = 1_000_000_000;
@@ -129,27 +127,17 @@ impl<T: FrameHandler> FrameClock<T> {
     /// (the call would wait for itself).
     pub fn stop(&self) {
         self.stopping.store(true, Ordering::Release);
-        // SAFETY: `work` is initialised (type invariant). Cancelling waits for a running frame,
-        // and requeueing fails while it cancels.
-        if unsafe { bindings::cancel_delayed_work_sync(self.work.get()) } {
-            // SAFETY: The pending work owned a reference (type invariant), taken with
-            // `Arc::into_raw()` of an `Arc` whose data is `self`.
-            drop(unsafe { Arc::from_raw(ptr::from_ref(self)) });
-        }
+        // SAFETY: `work` is initialised (type invariant), inside this clock, an `Arc`'s data,
+        // and queued only through `owned_work::queue`. Requeueing fails while it cancels.
+        unsafe { owned_work::cancel(&self.work, self) };
     }
 
     /// Queues `this` to run after `delay` jiffies, handing its reference to the queue; returns
     /// whether it was queued (if not, the reference is dropped).
     fn queue(&self, this: Arc<Self>, delay: Jiffies) -> bool {
-        let raw = Arc::into_raw(this);
-        // SAFETY: `work` is initialised and lives as long as the reference the queue now owns.
-        let queued =
-            unsafe { bindings::drm_vmap_client_queue_delayed_work(self.work.get(), delay) };
-        if !queued {
-            // SAFETY: Not queued, so the reference taken above is still ours.
-            drop(unsafe { Arc::from_raw(raw) });
-        }
-        queued
+        // SAFETY: `work` is initialised (type invariant) inside `*this`, and `run` takes the
+        // reference back.
+        unsafe { owned_work::queue(&self.work, this, delay) }
     }
 
     /// The delay from now until the deadline of the first frame not yet missed, and its number.

@@ -53,6 +53,7 @@ mod handler;
 mod import;
 mod layout;
 mod modeset;
+mod owned_work;
 mod registration;
 #[cfg(CONFIG_DRM_VMAP_CLIENT_KUNIT_TEST)]
 pub mod testing;

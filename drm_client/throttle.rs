@@ -9,6 +9,7 @@
 //!
 //! C header: [`include/linux/workqueue.h`](srctree/include/linux/workqueue.h)
 
+use super::owned_work;
 use crate::{
     alloc::flags::GFP_KERNEL,
     bindings,
@@ -20,10 +21,7 @@ use crate::{
     try_pin_init,
     types::Opaque,
 };
-use core::{
-    ptr,
-    sync::atomic::{AtomicBool, AtomicI64, Ordering},
-};
+use core::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 /// What a [`Throttle`] runs.
 pub trait Throttled: Send + Sync {
@@ -96,13 +94,9 @@ impl<T: Throttled> Throttle<T> {
         let wait_ns = u64::try_from(due - Ktime::ktime_get().to_ns()).unwrap_or(0);
         // SAFETY: A pure conversion.
         let delay = unsafe { bindings::nsecs_to_jiffies(wait_ns) };
-        let raw = Arc::into_raw(self.clone());
-        // SAFETY: `work` is initialised (type invariant) and lives as long as the reference
-        // the queue now owns.
-        if !unsafe { bindings::drm_vmap_client_queue_delayed_work(self.work.get(), delay) } {
-            // SAFETY: Not queued (one is pending), so the reference taken above is still ours.
-            drop(unsafe { Arc::from_raw(raw) });
-        }
+        // SAFETY: `work` is initialised (type invariant) inside the throttle, and `run` takes
+        // the reference back.
+        unsafe { owned_work::queue(&self.work, self.clone(), delay) };
     }
 
     /// Runs a pending run now and waits for it (`fsync`, tests); returns whether one was
@@ -116,12 +110,9 @@ impl<T: Throttled> Throttle<T> {
     /// Stops the throttle: when this returns, no run is in progress and none will start.
     pub fn stop(&self) {
         self.stopping.store(true, Ordering::Release);
-        // SAFETY: `work` is initialised (type invariant). Cancelling waits for a running run.
-        if unsafe { bindings::cancel_delayed_work_sync(self.work.get()) } {
-            // SAFETY: The pending work owned a reference (type invariant), taken with
-            // `Arc::into_raw()` of an `Arc` whose data is `self`.
-            drop(unsafe { Arc::from_raw(ptr::from_ref(self)) });
-        }
+        // SAFETY: `work` is initialised (type invariant), inside this throttle, an `Arc`'s data,
+        // and queued only through `owned_work::queue`.
+        unsafe { owned_work::cancel(&self.work, self) };
     }
 
     /// `work_struct.func`: one run.

@@ -243,12 +243,14 @@ const STEPS: &[Step] = &[
         patches: NONE,
         files: &[
             "drm_client/watch.rs",
+            "drm_client/owned_work.rs",
             "drm_client/frame_clock.rs",
             "drm_client/throttle.rs",
             "drm_client/firmware.rs",
         ],
         submodules: &[
             "drm_client/watch",
+            "drm_client/owned_work",
             "drm_client/frame_clock",
             "drm_client/throttle",
             "drm_client/firmware",
