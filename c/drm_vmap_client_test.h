@@ -64,6 +64,19 @@ void drm_vmap_client_test_hide_vgem(bool hidden);
 bool drm_vmap_client_test_vgem_hidden(void);
 bool drm_vmap_client_test_fail_on_purpose(void);
 
+/* Failure injection on the current task (CONFIG_FAULT_INJECTION). */
+void drm_vmap_client_test_fail_nth(unsigned int nth);
+unsigned int drm_vmap_client_test_fail_nth_left(void);
+
+/* A framebuffer device held open as a file would hold it. */
+struct fb_info;
+
+struct fb_info *drm_vmap_client_test_fb_open(unsigned int index);
+void drm_vmap_client_test_fb_release(struct fb_info *info);
+bool drm_vmap_client_test_fb_registered(struct fb_info *info);
+int drm_vmap_client_test_fb_fillrect(struct fb_info *info, u32 x, u32 y,
+				     u32 width, u32 height, u32 colour);
+
 /* Baselines of the benchmark suite (kunit/suites/bench_baselines.c). */
 struct drm_client_dev;
 

@@ -158,7 +158,7 @@ fn allocate_on_vgem(client: &Client, layout: Layout) -> Result<Allocation<'_>> {
 fn lookup(client: &Client, handle: &GemHandle<'_>) -> Result<ARef<GemObject>> {
     // SAFETY: The file is alive and the handle is live (type invariant of `GemHandle`).
     let object = unsafe { bindings::drm_gem_object_lookup(client.file(), handle.id) };
-    let object = NonNull::new(object.cast::<GemObject>()).ok_or(ENOENT)?;
+    let object = NonNull::new(object).ok_or(ENOENT)?;
     // SAFETY: The lookup returned a reference, which we take over.
-    Ok(unsafe { ARef::from_raw(object) })
+    Ok(unsafe { GemObject::adopt(object) })
 }

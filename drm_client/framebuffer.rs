@@ -24,7 +24,10 @@ use crate::{
     bindings,
     error::{code::*, from_err_ptr, to_result, Error, Result},
     sync::Arc,
-    vmap_cache::{Access, CachedVmap, Direction, DmaBuf, Stats, VmapCache},
+    vmap_cache::{
+        ledger::{self, Held},
+        Access, CachedVmap, Direction, DmaBuf, Stats, VmapCache,
+    },
 };
 use core::ptr::{self, NonNull};
 
@@ -86,6 +89,7 @@ impl Framebuffer {
         // Before the framebuffer, so that nothing can fail once it exists.
         let cache = VmapCache::new(buffer)?;
         let fb = create_framebuffer(client, &handle, &layout)?;
+        ledger::took(Held::Framebuffer);
         // The handle goes as soon as the framebuffer holds the object (the 2023 rule).
         drop(handle);
         // INVARIANT: `create_framebuffer()` gave us its reference to a framebuffer that scans out
@@ -227,6 +231,7 @@ impl Drop for Framebuffer {
         // SAFETY: We own a reference to the framebuffer (type invariant), and no mode set of the
         // client points at it any more. The removal turns off planes that still show it.
         unsafe { bindings::drm_framebuffer_remove(self.fb.as_ptr()) };
+        ledger::gave_back(Held::Framebuffer);
     }
 }
 

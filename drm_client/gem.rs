@@ -10,7 +10,10 @@ use crate::{
     bindings,
     error::{code::*, from_err_ptr, Result},
     types::{ARef, AlwaysRefCounted, Opaque},
-    vmap_cache::DmaBuf,
+    vmap_cache::{
+        ledger::{self, Held},
+        DmaBuf,
+    },
 };
 use core::ptr::{addr_of_mut, NonNull};
 
@@ -43,15 +46,31 @@ unsafe impl AlwaysRefCounted for GemObject {
     fn inc_ref(&self) {
         // SAFETY: By the type invariant the object is alive, so it may gain a reference.
         unsafe { bindings::drm_gem_object_get(self.as_raw()) };
+        ledger::took(Held::GemReference);
     }
 
     unsafe fn dec_ref(obj: NonNull<Self>) {
+        ledger::gave_back(Held::GemReference);
         // SAFETY: The caller owns the reference being dropped.
         unsafe { bindings::drm_gem_object_put(obj.as_ptr().cast()) };
     }
 }
 
 impl GemObject {
+    /// Takes over a reference to `object` that C code handed over (a creation, a lookup, an
+    /// import).
+    ///
+    /// # Safety
+    ///
+    /// `object` is a live GEM object, and the caller owns one reference to it, which it gives
+    /// up.
+    pub(crate) unsafe fn adopt(object: NonNull<bindings::drm_gem_object>) -> ARef<Self> {
+        ledger::took(Held::GemReference);
+        // SAFETY: `GemObject` is a transparent wrapper of `struct drm_gem_object`; the
+        // reference is the caller's, given up.
+        unsafe { ARef::from_raw(object.cast::<Self>()) }
+    }
+
     /// Allocates a shmem-backed object of at least `size` bytes on `device`.
     ///
     /// The device's `gem_create_object` hook decides the object's flavour; on vgem the pages are
@@ -77,7 +96,7 @@ impl GemObject {
         let base = unsafe { addr_of_mut!((*shmem.as_ptr()).base) };
         // SAFETY: `base` is a field of a valid object, so it is not null, and we take over the
         // reference that `drm_gem_shmem_create()` returned to us.
-        Ok(unsafe { ARef::from_raw(NonNull::new_unchecked(base.cast::<Self>())) })
+        Ok(unsafe { Self::adopt(NonNull::new_unchecked(base)) })
     }
 
     /// The C `struct drm_gem_object`.
@@ -108,8 +127,8 @@ impl GemObject {
             None => unsafe { bindings::drm_gem_prime_export(obj, flags) },
         };
         // `from_err_ptr()` passes a null pointer through; refuse it rather than trust it.
-        let dma_buf = NonNull::new(from_err_ptr(dma_buf)?.cast::<DmaBuf>()).ok_or(ENOMEM)?;
+        let dma_buf = NonNull::new(from_err_ptr(dma_buf)?).ok_or(ENOMEM)?;
         // SAFETY: We take over the reference the export returned to us.
-        Ok(unsafe { ARef::from_raw(dma_buf) })
+        Ok(unsafe { DmaBuf::adopt(dma_buf) })
     }
 }

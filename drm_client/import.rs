@@ -28,7 +28,7 @@ pub(super) fn import(device: &Device, buffer: &DmaBuf) -> Result<ARef<GemObject>
     };
     // `from_err_ptr()` passes a null pointer through: an import returns one on no error path,
     // but a null is refused rather than trusted.
-    let object = NonNull::new(from_err_ptr(object)?.cast::<GemObject>()).ok_or(ENOMEM)?;
+    let object = NonNull::new(from_err_ptr(object)?).ok_or(ENOMEM)?;
     // SAFETY: We take over the reference the import returned.
-    Ok(unsafe { ARef::from_raw(object) })
+    Ok(unsafe { GemObject::adopt(object) })
 }

@@ -256,11 +256,11 @@ impl MovableBuffer {
     pub fn new(size: usize) -> Result<Self> {
         // SAFETY: The fixture returns a new dma-buf with one reference, or an error.
         let buf = from_err_ptr(unsafe { bindings::drm_vmap_client_test_movable_export(size) })?;
-        let buf = NonNull::new(buf.cast::<DmaBuf>()).ok_or(ENOMEM)?;
+        let buf = NonNull::new(buf).ok_or(ENOMEM)?;
         // INVARIANT: Made by the fixture.
         Ok(Self {
             // SAFETY: We take over the export's reference.
-            buf: unsafe { ARef::from_raw(buf) },
+            buf: unsafe { DmaBuf::adopt(buf) },
         })
     }
 
@@ -422,4 +422,27 @@ impl Drop for VgemHidden {
 pub fn fail_on_purpose() -> bool {
     // SAFETY: The fixture only reads a parameter set at boot.
     unsafe { bindings::drm_vmap_client_test_fail_on_purpose() }
+}
+
+/// Failure injection on the current task, as syzkaller does it through
+/// `/proc/thread-self/fail-nth`: every fault point the task passes (failslab, fail_page_alloc)
+/// counts down, and the chosen one fails.
+///
+/// Which allocations are fault points is set in debugfs (`failslab/ignore-gfp-wait`,
+/// `fail_page_alloc/min-order`, ...); by default, allocations that may sleep are not.
+#[cfg(CONFIG_FAULT_INJECTION)]
+pub mod fail_nth {
+    use crate::bindings;
+
+    /// Makes the `nth` next fault point of the current task fail (`1` for the next one).
+    pub fn arm(nth: u32) {
+        // SAFETY: Only sets the current task's counter.
+        unsafe { bindings::drm_vmap_client_test_fail_nth(nth) };
+    }
+
+    /// Disarms; returns whether the failure was injected since [`arm`].
+    pub fn disarm() -> bool {
+        // SAFETY: Only reads and clears the current task's counter.
+        unsafe { bindings::drm_vmap_client_test_fail_nth_left() == 0 }
+    }
 }

@@ -32,7 +32,22 @@ use crate::{
     types::Opaque,
     vmap_cache::Mapping,
 };
-use core::{marker::PhantomData, mem::size_of, ptr::NonNull};
+use core::{
+    marker::PhantomData,
+    mem::size_of,
+    ptr::NonNull,
+    sync::atomic::{AtomicUsize, Ordering},
+};
+
+/// `fb_info`s of ours allocated and not destroyed yet: registered, or unregistered and still
+/// held by an open file.
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// How many of our `fb_info`s exist: registered ones, and unregistered ones that a file
+/// still holds open. Leak checks compare it before and after.
+pub fn live_devices() -> usize {
+    LIVE.load(Ordering::Relaxed)
+}
 
 /// What an [`FbDevice`] reports to its owner.
 pub trait FbHandler: Send + Sync + 'static {
@@ -188,6 +203,7 @@ impl<T: FbHandler> FbDevice<T> {
         // SAFETY: A plain allocation; `par` gets room for a `Par<T>`, aligned to a `long`.
         let info = unsafe { bindings::framebuffer_alloc(size_of::<Par<T>>(), parent) };
         let info = NonNull::new(info).ok_or(ENOMEM)?;
+        LIVE.fetch_add(1, Ordering::Relaxed);
         let par = Par {
             handler,
             shadow,
@@ -254,7 +270,9 @@ impl<T: FbHandler> FbDevice<T> {
         // SAFETY: `info` is ours until registered.
         let info = unsafe { &mut *info };
         info.fbops = &FbOps::<T>::OPS;
-        info.flags = bindings::FBINFO_VIRTFB as c_int;
+        // System memory, which fbcon may read back: it scrolls by moving what is drawn instead
+        // of redrawing every glyph, as with C's shadow-buffer emulations.
+        info.flags = (bindings::FBINFO_VIRTFB | bindings::FBINFO_READS_FAST) as c_int;
         info.__bindgen_anon_1.screen_buffer = par.shadow.ptr.as_ptr().cast::<c_char>();
         info.screen_size = layout.size();
         info.pseudo_palette = par.pseudo_palette.get().cast::<c_void>();
@@ -273,6 +291,7 @@ impl<T: FbHandler> FbDevice<T> {
             core::ptr::drop_in_place((*info).par.cast::<Par<T>>());
             bindings::framebuffer_release(info);
         }
+        LIVE.fetch_sub(1, Ordering::Relaxed);
     }
 
     /// The `Par<T>` of `info`.
@@ -309,8 +328,29 @@ impl<T: FbHandler> FbDevice<T> {
 }
 
 impl<T: FbHandler> FbDevice<T> {
-    /// Calls the registered `fb_info`'s `fb_fillrect`, as fbcon does (tests).
-    pub fn fill_rect(&self, area: Damage, colour: u32) {
+    /// Checks that `area` lies on the screen: fbcon clips what it draws, fbdev's `sys_*`
+    /// helpers, which the operations below reach, do not.
+    fn check_on_screen(&self, area: Damage) -> Result {
+        // SAFETY: `info` is live until `fb_destroy` (type invariant), which cannot come before
+        // our unregistration; the shadow never changes its geometry.
+        let layout = unsafe { Self::par(self.info.as_ptr()) }.shadow.layout();
+        let fits = |start: u32, length: u32, limit: u32| {
+            start.checked_add(length).is_some_and(|end| end <= limit)
+        };
+        if fits(area.x, area.width, layout.width()) && fits(area.y, area.height, layout.height()) {
+            Ok(())
+        } else {
+            Err(EINVAL)
+        }
+    }
+
+    /// Calls the registered `fb_info`'s `fb_fillrect` with palette colour `colour` (below 16),
+    /// as fbcon does (tests); `EINVAL` if `area` leaves the screen.
+    pub fn fill_rect(&self, area: Damage, colour: u32) -> Result {
+        self.check_on_screen(area)?;
+        if colour > 15 {
+            return Err(EINVAL);
+        }
         let rect = bindings::fb_fillrect {
             dx: area.x,
             dy: area.y,
@@ -325,10 +365,18 @@ impl<T: FbHandler> FbDevice<T> {
                 .fb_fillrect
                 .unwrap_or(FbOps::<T>::fillrect))(self.info.as_ptr(), &rect)
         };
+        Ok(())
     }
 
-    /// Calls the registered `fb_info`'s `fb_copyarea` (tests).
-    pub fn copy_area(&self, from: (u32, u32), to: Damage) {
+    /// Calls the registered `fb_info`'s `fb_copyarea` (tests); `EINVAL` if the source or the
+    /// destination leaves the screen.
+    pub fn copy_area(&self, from: (u32, u32), to: Damage) -> Result {
+        self.check_on_screen(to)?;
+        self.check_on_screen(Damage {
+            x: from.0,
+            y: from.1,
+            ..to
+        })?;
         let area = bindings::fb_copyarea {
             dx: to.x,
             dy: to.y,
@@ -343,11 +391,13 @@ impl<T: FbHandler> FbDevice<T> {
                 .fb_copyarea
                 .unwrap_or(FbOps::<T>::copyarea))(self.info.as_ptr(), &area)
         };
+        Ok(())
     }
 
     /// Calls the registered `fb_info`'s `fb_imageblit` with a one-bit `glyph` (rows of
     /// `width.div_ceil(8)` bytes) in palette colours `fg` on `bg`, as fbcon draws text (tests).
     pub fn blit_glyph(&self, at: Damage, glyph: &[u8], fg: u32, bg: u32) -> Result {
+        self.check_on_screen(at)?;
         let row = at.width.div_ceil(8) as usize;
         if glyph.len() < row * at.height as usize || fg > 15 || bg > 15 {
             return Err(EINVAL);
@@ -362,7 +412,8 @@ impl<T: FbHandler> FbDevice<T> {
         image.bg_color = bg;
         image.depth = 1;
         image.data = glyph.as_ptr().cast::<c_char>();
-        // SAFETY: As for `fill_rect`; `glyph` covers the image's rows (checked above).
+        // SAFETY: As for `fill_rect`; the image is on the screen and `glyph` covers its rows
+        // (checked above).
         unsafe {
             ((*(*self.info.as_ptr()).fbops)
                 .fb_imageblit
@@ -685,3 +736,6 @@ impl<T: FbHandler> FbOps<T> {
         }
     }
 }
+
+#[cfg(CONFIG_DRM_VMAP_CLIENT_KUNIT_TEST)]
+pub mod testing;

@@ -8,9 +8,9 @@ use crate::console::{merged, Console, ConsoleRef};
 use kernel::{
     drm_client::{testing, Damage, Device, Format, Framebuffer},
     error::code::*,
-    fbdev::{FbDevice, FbHandler},
-    ktest::{CaseResult, Test},
-    ktest_assert, ktest_assert_eq, ktest_suite,
+    fbdev::{live_devices, testing::OpenFbDevice, FbDevice, FbHandler},
+    ktest::{CaseError, CaseResult, Test},
+    ktest_assert, ktest_assert_eq, ktest_hostile, ktest_suite,
     prelude::*,
     sync::Arc,
     types::ARef,
@@ -39,11 +39,7 @@ fn with_console_on(
     driver: &[u8],
     body: impl FnOnce(&Arc<ConsoleRef>, &Device) -> CaseResult,
 ) -> CaseResult {
-    let device: ARef<Device> = match Device::find_by_driver(driver) {
-        Ok(device) => device,
-        Err(error) if error == ENODEV => return Err(test.skip(format_args!("no such display"))),
-        Err(error) => return Err(error.into()),
-    };
+    let device = find_display(test, driver)?;
     let framebuffers = device.framebuffer_count();
     let console = Console::start(&device)?.ok_or(ENODEV)?;
     let result = match console.set_par() {
@@ -116,7 +112,7 @@ fn drawing_reaches_the_display_inside_the_damage(test: &Test, driver: &[u8]) -> 
         active(&|fbdev, fb| {
             fbdev.set_colour(RED, 0xffff, 0, 0)?;
             paint_marker(fb)?;
-            fbdev.fill_rect(area(40, 30, 24, 16), RED);
+            fbdev.fill_rect(area(40, 30, 24, 16), RED)?;
             Ok([0; 4])
         })?;
         console.flush_now();
@@ -142,7 +138,7 @@ fn drawing_reaches_the_display_inside_the_damage(test: &Test, driver: &[u8]) -> 
         ktest_assert_eq!(test, outside, [u32::from(MARKER); 4]);
         // copyarea: the red block, copied down and right.
         active(&|fbdev, _| {
-            fbdev.copy_area((40, 30), area(100, 80, 24, 16));
+            fbdev.copy_area((40, 30), area(100, 80, 24, 16))?;
             Ok([0; 4])
         })?;
         console.flush_now();
@@ -200,7 +196,7 @@ fn flushes_reuse_one_mapping(test: &Test) -> CaseResult {
         let (before, flushes_before) = console.console().stats()?;
         for step in 0..8u32 {
             console.console().with_active(|fbdev, _, _| {
-                fbdev.fill_rect(area(step * 10, 0, 8, 8), RED);
+                fbdev.fill_rect(area(step * 10, 0, 8, 8), RED)?;
                 Ok(())
             })?;
             console.flush_now();
@@ -225,7 +221,7 @@ fn handover_to_a_master_and_back(test: &Test) -> CaseResult {
             .with_active(|_, shadow, _| Ok(shadow.layout().format()))?;
         active(&|fbdev, _| {
             fbdev.set_colour(RED, 0xffff, 0, 0)?;
-            fbdev.fill_rect(area(0, 0, 16, 16), RED);
+            fbdev.fill_rect(area(0, 0, 16, 16), RED)?;
             Ok([0; 4])
         })?;
         console.flush_now();
@@ -237,7 +233,7 @@ fn handover_to_a_master_and_back(test: &Test) -> CaseResult {
         // the framebuffer.
         let master = testing::MasterFile::open(device)?;
         active(&|fbdev, _| {
-            fbdev.fill_rect(area(300, 200, 16, 16), RED);
+            fbdev.fill_rect(area(300, 200, 16, 16), RED)?;
             Ok([0; 4])
         })?;
         console.flush_now();
@@ -263,6 +259,104 @@ fn handover_to_a_master_and_back(test: &Test) -> CaseResult {
     })
 }
 
+/// The first device of `driver`, or the case is skipped.
+fn find_display(test: &Test, driver: &[u8]) -> core::result::Result<ARef<Device>, CaseError> {
+    match Device::find_by_driver(driver) {
+        Ok(device) => Ok(device),
+        Err(error) if error == ENODEV => Err(test.skip(format_args!("no such display"))),
+        Err(error) => Err(error.into()),
+    }
+}
+
+fn unplug_with_the_device_open(test: &Test) -> CaseResult {
+    let device = find_display(test, b"bochs-drm")?;
+    let live = live_devices();
+    let console = Console::start(&device)?.ok_or(ENODEV)?;
+    console.set_par()?;
+    let index = console.console().index().ok_or(ENODEV)?;
+    let file = OpenFbDevice::open(index)?;
+    ktest_assert!(test, file.is_registered());
+    ktest_assert_eq!(test, live_devices(), live + 1);
+    // The driver goes while /dev/fbN is open: the device's unregistration ends the
+    // emulation, the file keeps the fb_info, and file operations now fail with ENODEV.
+    let unbound = testing::Unbound::unbind(&device)?;
+    drop(device);
+    let ended = console.console().index().is_none();
+    ktest_assert!(test, ended);
+    ktest_assert!(test, !file.is_registered());
+    ktest_assert_eq!(test, live_devices(), live + 1);
+    // Drawing through it still lands in the shadow, and flushes nothing.
+    file.fill_rect(area(0, 0, 64, 64), RED)?;
+    console.flush_now();
+    let stats = console.console().stats();
+    ktest_assert_eq!(test, stats.err(), Some(ENODEV));
+    ktest_hostile!(test, file.fill_rect(area(u32::MAX, 0, 64, 64), RED), EINVAL);
+    // The last close destroys it.
+    drop(file);
+    ktest_assert_eq!(test, live_devices(), live);
+    console.stop();
+    drop(console);
+    // The driver binds again, and a new device appears.
+    unbound.rebind()?;
+    find_display(test, b"bochs-drm")?;
+    Ok(())
+}
+
+fn drawing_off_the_screen_is_refused(test: &Test) -> CaseResult {
+    with_console_on(test, b"cirrus", |console, _| {
+        let console = console.console();
+        let (width, height) = console
+            .with_active(|_, shadow, _| Ok((shadow.layout().width(), shadow.layout().height())))?;
+        let fill = |at: Damage, colour: u32| {
+            console.with_active(|fbdev, _, _| fbdev.fill_rect(at, colour))
+        };
+        let copy = |from: (u32, u32), to: Damage| {
+            console.with_active(|fbdev, _, _| fbdev.copy_area(from, to))
+        };
+        let right = area(width - 4, 0, 8, 8);
+        test.hostile_input(
+            format_args!("fb_fillrect across the right edge"),
+            &fill(right, RED),
+            EINVAL,
+        )?;
+        let below = area(0, height, 1, 1);
+        test.hostile_input(
+            format_args!("fb_fillrect below the screen"),
+            &fill(below, RED),
+            EINVAL,
+        )?;
+        let tall = area(0, 0, 8, u32::MAX);
+        test.hostile_input(
+            format_args!("fb_fillrect of height u32::MAX"),
+            &fill(tall, RED),
+            EINVAL,
+        )?;
+        test.hostile_input(
+            format_args!("fb_fillrect in colour 16"),
+            &fill(area(0, 0, 8, 8), 16),
+            EINVAL,
+        )?;
+        let source = copy((width, 0), area(0, 0, 8, 8));
+        test.hostile_input(
+            format_args!("fb_copyarea from off the screen"),
+            &source,
+            EINVAL,
+        )?;
+        let overflow = copy((0, 0), area(u32::MAX, 0, 8, 8));
+        test.hostile_input(format_args!("fb_copyarea to x u32::MAX"), &overflow, EINVAL)?;
+        let glyph = console
+            .with_active(|fbdev, _, _| fbdev.blit_glyph(area(width - 1, 0, 8, 1), &[0xff], 1, 0));
+        test.hostile_input(
+            format_args!("fb_imageblit across the right edge"),
+            &glyph,
+            EINVAL,
+        )?;
+        // The screen's last pixel is on it.
+        fill(area(width - 8, height - 8, 8, 8), RED)?;
+        Ok(())
+    })
+}
+
 fn damage_merges_without_a_lock(test: &Test) -> CaseResult {
     ktest_assert_eq!(test, merged(&[]), None);
     ktest_assert_eq!(
@@ -281,9 +375,11 @@ ktest_suite!(
     vmap_fbdev,
     [
         damage_merges_without_a_lock,
+        drawing_off_the_screen_is_refused,
         drawing_reaches_bochs,
         drawing_reaches_cirrus,
         flushes_reuse_one_mapping,
         handover_to_a_master_and_back,
+        unplug_with_the_device_open,
     ]
 );

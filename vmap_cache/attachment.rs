@@ -8,7 +8,11 @@
 //!
 //! C header: [`include/linux/dma-buf.h`](srctree/include/linux/dma-buf.h)
 
-use super::{movable::ResvCell, DmaBuf, Reserved};
+use super::{
+    ledger::{self, Held},
+    movable::ResvCell,
+    DmaBuf, Reserved,
+};
 use crate::{
     bindings,
     error::{code::*, from_err_ptr, to_result, Result},
@@ -46,6 +50,7 @@ unsafe extern "C" fn move_notify(attach: *mut bindings::dma_buf_attachment) {
         // SAFETY: The lock is held, and `map` is the cache's live mapping of this buffer,
         // taken out of its state.
         unsafe { bindings::dma_buf_vunmap(dmabuf, &mut map) };
+        ledger::gave_back(Held::Mapping);
     }
 }
 
@@ -88,11 +93,13 @@ impl Attachment {
         let attach = from_err_ptr(unsafe {
             bindings::dma_buf_dynamic_attach(buf.as_raw(), cpu, &IMPORTER_OPS, priv_)
         })?;
+        let attach = NonNull::new(attach).ok_or(ENOMEM)?;
+        ledger::took(Held::Attachment);
         // INVARIANT: A dynamic attachment with our ops, made above.
         Ok(Self {
             // SAFETY: `as_raw()` is never null.
             buf: unsafe { NonNull::new_unchecked(buf.as_raw()) },
-            attach: NonNull::new(attach).ok_or(ENOMEM)?,
+            attach,
         })
     }
 
@@ -100,13 +107,16 @@ impl Attachment {
     pub(super) fn pin(&self, _reserved: &Reserved<'_>) -> Result {
         // SAFETY: The attachment is live and dynamic (type invariant), and the reservation lock
         // is held, as the witness shows.
-        to_result(unsafe { bindings::dma_buf_pin(self.attach.as_ptr()) })
+        to_result(unsafe { bindings::dma_buf_pin(self.attach.as_ptr()) })?;
+        ledger::took(Held::Pin);
+        Ok(())
     }
 
     /// Undoes one [`Self::pin`]; the exporter may then carry out a move it deferred.
     pub(super) fn unpin(&self, _reserved: &Reserved<'_>) {
         // SAFETY: As in `pin`; the caller undoes a pin it took.
         unsafe { bindings::dma_buf_unpin(self.attach.as_ptr()) };
+        ledger::gave_back(Held::Pin);
     }
 }
 
@@ -115,5 +125,6 @@ impl Drop for Attachment {
         // SAFETY: The attachment is live (type invariant) and the dma-buf alive: the cache that
         // owns the attachment holds a reference. The detach takes the reservation lock itself.
         unsafe { bindings::dma_buf_detach(self.buf.as_ptr(), self.attach.as_ptr()) };
+        ledger::gave_back(Held::Attachment);
     }
 }

@@ -4,7 +4,10 @@
 //!
 //! C header: [`include/linux/dma-buf.h`](srctree/include/linux/dma-buf.h)
 
-use super::{Direction, Mapping};
+use super::{
+    ledger::{self, Held},
+    Direction, Mapping,
+};
 use crate::{
     bindings,
     error::{code::*, to_result, Error, Result},
@@ -38,15 +41,29 @@ unsafe impl AlwaysRefCounted for DmaBuf {
     fn inc_ref(&self) {
         // SAFETY: By the type invariant the dma-buf is alive, so it may gain a reference.
         unsafe { bindings::get_dma_buf(self.as_raw()) };
+        ledger::took(Held::DmaBufReference);
     }
 
     unsafe fn dec_ref(obj: NonNull<Self>) {
+        ledger::gave_back(Held::DmaBufReference);
         // SAFETY: The caller owns the reference being dropped.
         unsafe { bindings::dma_buf_put(obj.as_ptr().cast()) };
     }
 }
 
 impl DmaBuf {
+    /// Takes over a reference to `buf` that C code handed over (an export, for one).
+    ///
+    /// # Safety
+    ///
+    /// `buf` is a live dma-buf, and the caller owns one reference to it, which it gives up.
+    pub unsafe fn adopt(buf: NonNull<bindings::dma_buf>) -> ARef<Self> {
+        ledger::took(Held::DmaBufReference);
+        // SAFETY: `DmaBuf` is a transparent wrapper of `struct dma_buf`; the reference is the
+        // caller's, given up.
+        unsafe { ARef::from_raw(buf.cast::<Self>()) }
+    }
+
     /// The C `struct dma_buf`.
     pub fn as_raw(&self) -> *mut bindings::dma_buf {
         self.0.get()
@@ -99,6 +116,7 @@ impl DmaBuf {
         let mut map = bindings::iosys_map::default();
         // SAFETY: By the type invariant the dma-buf is alive; `map` is a valid out parameter.
         to_result(unsafe { bindings::dma_buf_vmap_unlocked(self.as_raw(), &mut map) })?;
+        ledger::took(Held::Mapping);
         Ok(map)
     }
 
@@ -112,6 +130,7 @@ impl DmaBuf {
         // SAFETY: The caller passes a live mapping of `self`, the one `dma_buf_vunmap()` checks
         // for, so its `BUG_ON()`s cannot trigger.
         unsafe { bindings::dma_buf_vunmap_unlocked(self.as_raw(), &mut map) };
+        ledger::gave_back(Held::Mapping);
     }
 
     /// Waits, for at most `timeout_jiffies`, for the fences a CPU access in `direction` must

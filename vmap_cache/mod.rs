@@ -30,6 +30,7 @@ mod direction;
 mod dma_buf;
 #[cfg(CONFIG_DRM_VMAP_CLIENT_KUNIT_TEST)]
 mod fence;
+pub mod ledger;
 mod mapping;
 mod movable;
 mod reservation;

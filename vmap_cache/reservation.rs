@@ -5,7 +5,10 @@
 //!
 //! C header: [`include/linux/dma-resv.h`](srctree/include/linux/dma-resv.h)
 
-use super::DmaBuf;
+use super::{
+    ledger::{self, Held},
+    DmaBuf,
+};
 use crate::{
     bindings,
     error::{to_result, Result},
@@ -49,6 +52,7 @@ impl<'a> Reserved<'a> {
         let mut map = bindings::iosys_map::default();
         // SAFETY: The lock is held (type invariant); `map` is a valid out parameter.
         to_result(unsafe { bindings::dma_buf_vmap(self.buf.as_raw(), &mut map) })?;
+        ledger::took(Held::Mapping);
         Ok(map)
     }
 
@@ -62,6 +66,7 @@ impl<'a> Reserved<'a> {
         // SAFETY: The lock is held, and the caller passes a live mapping of the buffer, which
         // is the one `dma_buf_vunmap()` checks for.
         unsafe { bindings::dma_buf_vunmap(self.buf.as_raw(), &mut map) };
+        ledger::gave_back(Held::Mapping);
     }
 
     #[cfg(CONFIG_DRM_VMAP_CLIENT_KUNIT_TEST)]

@@ -124,6 +124,41 @@ impl Test {
         }
     }
 
+    /// Tries a hostile input, which the layer must refuse with `expected`: `result` is what it
+    /// made of it. Logs `hostile input: <what>: errno <N>, clean` for `cargo xtask test` to
+    /// count, or fails the case (and logs the entry as not clean). Whether the refusal left
+    /// anything behind is for the case's own leak check.
+    #[track_caller]
+    pub fn hostile_input<T>(
+        &self,
+        what: fmt::Arguments<'_>,
+        result: &crate::error::Result<T>,
+        expected: Error,
+    ) -> CaseResult {
+        let errno = expected.to_errno();
+        match result {
+            Err(error) if *error == expected => {
+                crate::pr_info!("hostile input: {what}: errno {errno}, clean\n");
+                Ok(())
+            }
+            Err(error) => {
+                let got = error.to_errno();
+                crate::pr_info!("hostile input: {what}: errno {got}, expected {errno}\n");
+                Err(self.fail(
+                    Location::caller(),
+                    format_args!("{what}: expected errno {errno}, got {got}"),
+                ))
+            }
+            Ok(_) => {
+                crate::pr_info!("hostile input: {what}: accepted, expected errno {errno}\n");
+                Err(self.fail(
+                    Location::caller(),
+                    format_args!("{what}: accepted, expected errno {errno}"),
+                ))
+            }
+        }
+    }
+
     /// Marks the case skipped, with `reason` as its KTAP `# SKIP` comment, and returns the error
     /// that ends it: `return Err(test.skip(format_args!("no {name} device")))`. For cases that
     /// need hardware the machine lacks: a skip is reported, not passed and not failed.
@@ -225,5 +260,14 @@ macro_rules! ktest_assert_eq {
 macro_rules! ktest_assert_err {
     ($test:expr, $result:expr, $error:expr $(,)?) => {
         $test.check_err(&$result, $error, stringify!($result))?
+    };
+}
+
+/// Tries a hostile input: fails the case unless `$result` is the error `$error`, and logs the
+/// input as tried for the run's summary; see [`Test::hostile_input`].
+#[macro_export]
+macro_rules! ktest_hostile {
+    ($test:expr, $result:expr, $error:expr $(,)?) => {
+        $test.hostile_input(format_args!("{}", stringify!($result)), &$result, $error)?
     };
 }

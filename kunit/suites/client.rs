@@ -23,7 +23,8 @@ use kernel::{
     error::{code::*, Result},
     init::InPlaceInit,
     ktest::{CaseResult, Test},
-    ktest_assert, ktest_assert_eq, ktest_assert_err, ktest_suite, new_mutex, pr_err, pr_info,
+    ktest_assert, ktest_assert_eq, ktest_assert_err, ktest_hostile, ktest_suite, new_mutex, pr_err,
+    pr_info,
     prelude::{pin_data, pin_init},
     sync::{Arc, ArcBorrow, Mutex},
     time::Ktime,
@@ -187,13 +188,13 @@ fn bad_framebuffers_get_an_errno(test: &Test) -> CaseResult {
         let xrgb = Format::Xrgb8888;
         for allocator in [Allocator::Device, Allocator::Vgem] {
             let new = |width, height| Framebuffer::new(&client, allocator, width, height, xrgb);
-            ktest_assert_err!(test, new(0, 480), EINVAL);
-            ktest_assert_err!(test, new(640, 0), EINVAL);
-            ktest_assert_err!(test, new(u32::MAX, u32::MAX), E2BIG);
+            ktest_hostile!(test, new(0, 480), EINVAL);
+            ktest_hostile!(test, new(640, 0), EINVAL);
+            ktest_hostile!(test, new(u32::MAX, u32::MAX), E2BIG);
             // Small enough for memory, wider than vkms scans out (mode_config.max_width).
-            ktest_assert_err!(test, new(65536, 1), E2BIG);
+            ktest_hostile!(test, new(65536, 1), E2BIG);
         }
-        ktest_assert_err!(test, Format::from_fourcc(0x2020_2020), EINVAL);
+        ktest_hostile!(test, Format::from_fourcc(0x2020_2020), EINVAL);
         Ok(())
     })
 }
@@ -203,18 +204,18 @@ fn bochs_refuses_what_it_cannot_scan_out(test: &Test) -> CaseResult {
         let (client, _) = new_client(device)?;
         // bochs scans out of video memory only: it cannot import system memory pages.
         let fb = Framebuffer::new(&client, Allocator::Vgem, 64, 64, Format::Xrgb8888);
-        ktest_assert_err!(test, fb, EOPNOTSUPP);
+        ktest_hostile!(test, fb, EOPNOTSUPP);
         // Its objects are VRAM objects, which the shmem helpers must not take for theirs.
-        ktest_assert_err!(test, GemObject::new_shmem(device, 4096), EOPNOTSUPP);
+        ktest_hostile!(test, GemObject::new_shmem(device, 4096), EOPNOTSUPP);
         // Its plane takes 32-bit formats only.
         let fb = Framebuffer::new(&client, Allocator::Device, 64, 64, Format::Rgb565);
-        ktest_assert_err!(test, fb, EINVAL);
+        ktest_hostile!(test, fb, EINVAL);
         // 32 MiB fit in system memory, where a new buffer starts, but not in the 16 MiB of
         // video memory it is scanned out from: the display cannot pin it there, and the failed
         // show leaves it unpinned (the case's end checks the device's references).
         let Registered { client, .. } = registered_client(device)?;
         let huge = Framebuffer::new(&client, Allocator::Device, 4096, 2048, Format::Xrgb8888)?;
-        ktest_assert_err!(test, client.show(&huge), ENOMEM);
+        ktest_hostile!(test, client.show(&huge), ENOMEM);
         let placement = testing::placement(&huge)?;
         ktest_assert_eq!(test, (placement.in_vram, placement.pins), (false, 0));
         Ok(())

@@ -9,7 +9,7 @@ use kernel::{
     ktest::{CaseError, CaseResult, Test},
     ktest_assert_eq,
     types::ARef,
-    vmap_cache::{flush_deferred_releases, DmaBuf},
+    vmap_cache::{flush_deferred_releases, ledger, DmaBuf},
 };
 
 /// A vgem shmem buffer of `size` bytes, exported in-kernel.
@@ -33,7 +33,9 @@ pub(crate) fn with_vgem_device(
     with_device(test, &device, body)
 }
 
-/// Runs `body` with `device`, then checks that no dma-buf it made still holds the device.
+/// Runs `body` with `device`, then checks that no dma-buf it made still holds the device, and
+/// that the layer holds no more than before: GEM and dma-buf references, attachments, pins,
+/// mappings and framebuffers ([`ledger::holdings`]).
 ///
 /// Every dma-buf holds a reference to its device until it is released, so the device's count
 /// before and after tells whether anything leaked. A dma-buf is a file, and its last reference
@@ -46,10 +48,12 @@ pub(crate) fn with_device(
     body: impl FnOnce(&Device) -> CaseResult,
 ) -> CaseResult {
     let refs_before = device.ref_count();
+    let held_before = ledger::holdings();
     let result = body(device);
     let refs_after = settled_ref_count(test, device, refs_before);
     result?;
     ktest_assert_eq!(test, refs_after, refs_before);
+    ktest_assert_eq!(test, ledger::holdings(), held_before);
     Ok(())
 }
 

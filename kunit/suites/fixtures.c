@@ -28,16 +28,19 @@
 #include <drm/ttm/ttm_resource.h>
 #include <linux/device.h>
 #include <linux/dma-buf.h>
+#include <linux/fb.h>
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/idr.h>
 #include <linux/iosys-map.h>
 #include <linux/pci.h>
 #include <linux/scatterlist.h>
+#include <linux/sched.h>
 #include <linux/spinlock.h>
 #include <linux/vmalloc.h>
 
 #include "../../../drm_internal.h"
+#include "../../../../../video/fbdev/core/fb_internal.h"
 
 /**
  * drm_vmap_client_test_open_master - open the primary node as DRM master
@@ -444,3 +447,127 @@ bool drm_vmap_client_test_fail_on_purpose(void)
 {
 	return fail_on_purpose;
 }
+
+#if IS_ENABLED(CONFIG_DRM_VMAP_FBDEV)
+
+/**
+ * drm_vmap_client_test_fb_open - open framebuffer device @index
+ * @index: the N of /dev/fbN
+ *
+ * Does what open() of /dev/fbN does, without a file: takes a reference on the
+ * fb_info and calls its fb_open. Deferred I/O is not opened: the holder does
+ * not mmap.
+ *
+ * Returns: the fb_info, for drm_vmap_client_test_fb_release(), or an error
+ * pointer (-ENODEV if no framebuffer has that number).
+ */
+struct fb_info *drm_vmap_client_test_fb_open(unsigned int index)
+{
+	struct fb_info *info = get_fb_info(index);
+	int ret = 0;
+
+	if (IS_ERR(info))
+		return info;
+	if (!info)
+		return ERR_PTR(-ENODEV);
+	lock_fb_info(info);
+	if (info->fbops->fb_open)
+		ret = info->fbops->fb_open(info, 1);
+	unlock_fb_info(info);
+	if (ret) {
+		put_fb_info(info);
+		return ERR_PTR(ret);
+	}
+	return info;
+}
+
+/**
+ * drm_vmap_client_test_fb_release - close what drm_vmap_client_test_fb_open()
+ *                                   opened
+ * @info: the fb_info, whose reference this drops
+ *
+ * The last reference of an unregistered framebuffer calls its fb_destroy.
+ */
+void drm_vmap_client_test_fb_release(struct fb_info *info)
+{
+	lock_fb_info(info);
+	if (info->fbops->fb_release)
+		info->fbops->fb_release(info, 1);
+	unlock_fb_info(info);
+	put_fb_info(info);
+}
+
+/**
+ * drm_vmap_client_test_fb_registered - whether @info is still /dev/fbN
+ * @info: an fb_info the caller holds a reference on
+ *
+ * Returns: true while @info is registered under its number, that is while
+ * file operations on it reach it rather than failing with -ENODEV.
+ */
+bool drm_vmap_client_test_fb_registered(struct fb_info *info)
+{
+	struct fb_info *now = get_fb_info(info->node);
+	bool same = now == info;
+
+	if (!IS_ERR_OR_NULL(now))
+		put_fb_info(now);
+	return same;
+}
+
+/**
+ * drm_vmap_client_test_fb_fillrect - draw as fbcon does, through fb_ops
+ * @info: an fb_info the caller holds a reference on
+ * @x: left edge
+ * @y: top edge
+ * @width: width
+ * @height: height
+ * @colour: palette index, below 16
+ *
+ * fbcon clips what it draws; fbdev's drawing helpers do not, so this checks.
+ *
+ * Returns: 0, or -EINVAL if the rectangle leaves the screen.
+ */
+int drm_vmap_client_test_fb_fillrect(struct fb_info *info, u32 x, u32 y,
+				     u32 width, u32 height, u32 colour)
+{
+	struct fb_fillrect rect = {
+		.dx = x, .dy = y, .width = width, .height = height,
+		.color = colour, .rop = ROP_COPY,
+	};
+
+	if (x > info->var.xres || width > info->var.xres - x ||
+	    y > info->var.yres || height > info->var.yres - y || colour > 15)
+		return -EINVAL;
+	info->fbops->fb_fillrect(info, &rect);
+	return 0;
+}
+#endif
+
+#ifdef CONFIG_FAULT_INJECTION
+/**
+ * drm_vmap_client_test_fail_nth - fail the current task's @nth next fault point
+ * @nth: 1 for the next one; 0 for none
+ *
+ * What writing @nth to /proc/thread-self/fail-nth does: every fault point the
+ * task passes (failslab, fail_page_alloc, and any other fault attribute)
+ * counts down, and the @nth one fails.
+ */
+void drm_vmap_client_test_fail_nth(unsigned int nth)
+{
+	WRITE_ONCE(current->fail_nth, nth);
+}
+
+/**
+ * drm_vmap_client_test_fail_nth_left - stop failing, and say whether it did
+ *
+ * Returns: how many fault points were still to pass before the failure: 0 if
+ * the failure was injected.
+ */
+unsigned int drm_vmap_client_test_fail_nth_left(void)
+{
+	unsigned int left = READ_ONCE(current->fail_nth);
+
+	WRITE_ONCE(current->fail_nth, 0);
+	return left;
+}
+#endif

@@ -5,6 +5,8 @@
  *   fbtool master CARD MS       take DRM master on CARD, hold it MS ms, close
  *   fbtool con2fb FB TTY        show console TTY (1-based) on framebuffer FB
  *   fbtool pattern FB X Y W H   mmap FB, draw the test pattern, fsync
+ *   fbtool unplug FB UNBIND ID  open and mmap FB, write ID to UNBIND (sysfs), then
+ *                               read, write through the mapping, fsync, close
  *
  * The pattern's pixel at (x, y) of the W x H box is red x * 255 / (W - 1),
  * green y * 255 / (H - 1), blue 0x80 (xtask/src/console_check.rs checks it).
@@ -109,6 +111,51 @@ static int pattern(const char *fb, long x0, long y0, long w, long h)
 	return 0;
 }
 
+static int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t written;
+
+	if (fd < 0)
+		return fail("open", path);
+	written = write(fd, text, strlen(text));
+	close(fd);
+	return written == (ssize_t)strlen(text) ? 0 : fail("write", path);
+}
+
+/*
+ * The device goes while a program has it open and mapped: file operations fail
+ * with ENODEV, the mapping still writes to the memory it mapped (freed at the
+ * last close, not before), and fsync() runs deferred I/O on a device that no
+ * longer flushes. Nothing of it may crash or warn. Prints what each step gave.
+ */
+static int unplug(const char *fb, const char *unbind, const char *id)
+{
+	struct fb_fix_screeninfo fix;
+	uint8_t *pixels, byte;
+	ssize_t got;
+	int fd = open(fb, O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return fail("open", fb);
+	if (ioctl(fd, FBIOGET_FSCREENINFO, &fix))
+		return fail("FBIOGET_FSCREENINFO", fb);
+	pixels = mmap(NULL, fix.smem_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (pixels == MAP_FAILED)
+		return fail("mmap", fb);
+	memset(pixels, 0x40, fix.line_length);
+	if (write_file(unbind, id))
+		return 1;
+	got = read(fd, &byte, 1);
+	printf("unplug: read: %s\n", got < 0 ? strerror(errno) : "succeeded");
+	memset(pixels, 0x80, fix.smem_len);
+	printf("unplug: mapping written: %u bytes\n", fix.smem_len);
+	printf("unplug: fsync: %s\n", fsync(fd) ? strerror(errno) : "ok");
+	munmap(pixels, fix.smem_len);
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 4 && !strcmp(argv[1], "master"))
@@ -118,7 +165,9 @@ int main(int argc, char **argv)
 	if (argc == 7 && !strcmp(argv[1], "pattern"))
 		return pattern(argv[2], atol(argv[3]), atol(argv[4]), atol(argv[5]),
 			       atol(argv[6]));
+	if (argc == 5 && !strcmp(argv[1], "unplug"))
+		return unplug(argv[2], argv[3], argv[4]);
 	fprintf(stderr,
-		"usage: fbtool master CARD MS | con2fb FB TTY | pattern FB X Y W H\n");
+		"usage: fbtool master CARD MS | con2fb FB TTY | pattern FB X Y W H | unplug FB UNBIND ID\n");
 	return 2;
 }

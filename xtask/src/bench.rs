@@ -19,6 +19,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 mod chart;
+mod fbdev;
 mod ratios;
 
 pub use ratios::Ratio;
@@ -32,6 +33,9 @@ pub struct Options {
     /// Show the guest's console while it runs.
     #[arg(long)]
     verbose: bool,
+    /// Only the fbdev A/B (C's emulation against ours, four boots), not the KUnit suite.
+    #[arg(long)]
+    fbdev_only: bool,
 }
 
 /// The line prefix of a measurement in the guest log.
@@ -72,6 +76,17 @@ pub fn run(paths: &Paths, options: &Options) -> Result<()> {
     kunit::check_available(&paths.tree())?;
     let output = paths.output();
     let image = initramfs::create(&paths.build(Flavour::Bench), &output.join("initramfs"))?;
+    if options.fbdev_only {
+        let rows = fbdev::run(&kernel, &image, &output, options)?;
+        fbdev::print_table(&rows);
+        fbdev::write(&output, &rows)?;
+        eprintln!(
+            "bench: done in {}; table in {}",
+            format_duration(start.elapsed()),
+            output.join("fbdev.json").display()
+        );
+        return Ok(());
+    }
     let boot = |cpus: u32, scale: u32| -> Result<Vec<Measurement>> {
         let log = output.join(format!("guest-bench-{cpus}cpu.log"));
         eprintln!(
@@ -120,8 +135,11 @@ pub fn run(paths: &Paths, options: &Options) -> Result<()> {
     for cpus in PROBE_CPUS {
         measurements.extend(boot(cpus, 2)?);
     }
+    let rows = fbdev::run(&kernel, &image, &output, options)?;
     print_table(&measurements, &ratios);
+    fbdev::print_table(&rows);
     write_outputs(&output, &measurements, &ratios)?;
+    fbdev::write(&output, &rows)?;
     eprintln!(
         "bench: done in {}; table in {}",
         format_duration(start.elapsed()),

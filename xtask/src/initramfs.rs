@@ -41,6 +41,12 @@ pub const UNPLUG_MARKER: &str = "xtask-init: unplug done; framebuffers:";
 /// Where fbtool draws its pattern: x, y, width, height.
 pub const PATTERN_BOX: (u32, u32, u32, u32) = (320, 200, 256, 128);
 
+/// Printed by `/init` (fbdev A/B mode) with what the trace counted; see `bench::fbdev`.
+pub const FBDEV_BENCH_MARKER: &str = "xtask-init: fbdev-bench:";
+
+/// The bursts of console text in each fbdev A/B boot.
+pub const FBDEV_BURSTS: u32 = 3;
+
 /// Printed around the kmemleak report.
 pub const KMEMLEAK_BEGIN: &str = "xtask-init: kmemleak report begin";
 pub const KMEMLEAK_END: &str = "xtask-init: kmemleak report end";
@@ -50,6 +56,42 @@ const INIT_SCRIPT: &str = r#"#!/bin/sh
 # Everything the host reads goes through /dev/kmsg: printk emits each record whole, where a
 # plain echo to the console can be split by a kernel message printed at the same moment.
 log() { echo "$*" > /dev/kmsg; }
+# Sums the fbdev A/B trace (see start_counting): the time from the first drm_dev_register()
+# to the first flush, then per burst its duration, the time its last flush came after it, and
+# the events from its beginning to the next burst's.
+summary='
+{
+	for (i = 1; i <= NF && $i !~ /^[0-9]+[.][0-9]+:$/; i++);
+	if (i > NF) next;
+	t = substr($i, 1, length($i) - 1) * 1000000; event = $(i + 1);
+}
+event == "registering:" && !registered { registered = t }
+event ~ /^flush/ && registered && !first { first = t }
+event == "tracing_mark_write:" && $(i + 2) == "burst-begin" { burst = $(i + 3) + 0; begin[burst] = t }
+event == "tracing_mark_write:" && $(i + 2) == "burst-end" { end[burst] = t }
+!burst { next }
+event ~ /^flush/ {
+	delete rect;
+	for (f = i + 2; f <= NF; f++) { split($f, kv, "="); rect[kv[1]] = kv[2] }
+	if ("w" in rect) { w = rect["w"]; h = rect["h"] }
+	else { w = rect["x2"] - rect["x1"]; h = rect["y2"] - rect["y1"] }
+	# The C damage worker may run with nothing left to flush (an empty clip): not a flush.
+	if (w <= 0 || h <= 0) next;
+	flushes[burst]++; pixels[burst] += w * h; last[burst] = t;
+}
+event ~ /vmap(_unlocked)?:$/ || event ~ /^resv_lock/ {
+	sub(/_unlocked:$|_intr:$|:$/, "", event); sub(/^new_ttm_vmap$/, "new_vmap", event);
+	count[burst, event]++;
+}
+END {
+	printf "registration_to_output_us=%.0f", first - registered;
+	for (b = 1; b <= burst; b++)
+		printf " burst%d=burst_us:%.0f,drain_us:%.0f,flushes:%.0f,pixels:%.0f,dmabuf_vmaps:%.0f,gem_vmaps:%.0f,display_vmaps:%.0f,new_vmaps:%.0f,resv_locks:%.0f",
+			b, end[b] - begin[b], (last[b] > end[b] ? last[b] - end[b] : 0), flushes[b], pixels[b],
+			count[b, "dmabuf_vmap"], count[b, "gem_vmap"], count[b, "display_vmap"],
+			count[b, "new_vmap"], count[b, "resv_lock"];
+	printf "\n";
+}'
 busybox mount -t proc proc /proc
 busybox mount -t sysfs sysfs /sys
 busybox mount -t tmpfs tmpfs /tmp
@@ -61,6 +103,7 @@ busybox mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 # again to draw on the displays that exist, and unloaded while it animates: what it held must
 # be gone (framebuffers on every device, dma-bufs).
 splash_module=/lib/modules/bootsplash.ko
+suite_filter=$(busybox cat /sys/module/kunit/parameters/filter_glob 2>/dev/null)
 splash_options() {
 	for word in $(busybox cat /proc/cmdline); do
 		case "$word" in bootsplash.*) echo "${word#bootsplash.}" ;; esac
@@ -85,6 +128,21 @@ if [ -e "$splash_module" ] && [ "$1" = test ]; then
 elif [ -e "$splash_module" ]; then
 	busybox insmod "$splash_module" $(splash_options) || log "xtask-init: module: loading failed"
 fi
+# The failure injection sweep (debug kernel): sleeping allocations of every order become fault
+# points, quietly (each injected failure is logged by the suite), and the suite runs as its
+# module loads, under the command line's suite filter.
+faults_module=/lib/modules/vmap_client_faults.ko
+if [ -e "$faults_module" ] && [ "$1" = test ]; then
+	for attr in failslab fail_page_alloc; do
+		echo N > /sys/kernel/debug/$attr/ignore-gfp-wait
+		echo 0 > /sys/kernel/debug/$attr/verbose
+	done
+	echo N > /sys/kernel/debug/fail_page_alloc/ignore-gfp-highmem
+	echo 0 > /sys/kernel/debug/fail_page_alloc/min-order
+	echo "$suite_filter" > /sys/module/kunit/parameters/filter_glob
+	busybox insmod "$faults_module" || log "xtask-init: faults: loading failed"
+	busybox rmmod vmap_client_faults || log "xtask-init: faults: unloading failed"
+fi
 leaks=/sys/kernel/debug/kmemleak
 if [ -e "$leaks" ]; then
 	# kmemleak reports only objects older than 5 s, and the suites have just run. Two scans:
@@ -95,6 +153,44 @@ if [ -e "$leaks" ]; then
 	while IFS= read -r line; do log "kmemleak: $line"; done < "$leaks"
 	log "@KMEMLEAK_END@"
 fi
+# The fbdev A/B boots count, through kprobe events, what an emulation does from the driver's
+# registration on: its damage flushes (C's fb_dirty helper or our Framebuffer::flush(), with
+# their rectangle), mapping
+# requests at each level (dma-buf, GEM, TTM) and reservation locks, that is ww-mutex
+# acquisitions without an acquire context (modeset locks always have one on these paths).
+# The probes are set before the driver binds; the bursts are marked in the trace.
+tracing=/sys/kernel/tracing
+probe() {
+	echo "$1" >> $tracing/kprobe_events || log "xtask-init: fbdev-bench: cannot set the probe: $1"
+}
+start_counting() {
+	busybox mount -t tracefs tracefs $tracing
+	echo 16384 > $tracing/buffer_size_kb
+	probe 'p:xtask/registering drm_dev_register'
+	rect='x1=+0($arg2):u16 y1=+2($arg2):u16 x2=+4($arg2):u16 y2=+6($arg2):u16'
+	probe "p:xtask/flush_ttm drm_fbdev_ttm_helper_fb_dirty $rect"
+	probe "p:xtask/flush_shmem drm_fbdev_shmem_helper_fb_dirty $rect"
+	# Ours: kernel::drm_client::Framebuffer::flush(&self, x, y, width, height).
+	ours=$(busybox sed -n 's/.* \(_R[^ ]*11Framebuffer5flush\)$/\1/p' /proc/kallsyms)
+	probe "p:xtask/flush_ours $ours x=\$arg2:u32 y=\$arg3:u32 w=\$arg4:u32 h=\$arg5:u32"
+	# Mapping requests at the dma-buf and GEM levels (the locked variants are inlined into the
+	# unlocked ones, so each request is counted once per level), those of the display's own
+	# commit (a shadow plane's framebuffer access), and new page-table mappings.
+	probe 'p:xtask/dmabuf_vmap dma_buf_vmap'
+	probe 'p:xtask/dmabuf_vmap_unlocked dma_buf_vmap_unlocked'
+	probe 'p:xtask/gem_vmap drm_gem_vmap'
+	probe 'p:xtask/gem_vmap_unlocked drm_gem_vmap_unlocked'
+	probe 'p:xtask/display_vmap drm_gem_fb_vmap'
+	probe 'p:xtask/new_vmap vmap'
+	probe 'p:xtask/new_ttm_vmap ttm_bo_vmap'
+	probe 'p:xtask/resv_lock ww_mutex_lock ctx=$arg2:u64'
+	probe 'p:xtask/resv_lock_intr ww_mutex_lock_interruptible ctx=$arg2:u64'
+	echo 'ctx == 0' > $tracing/events/xtask/resv_lock/filter
+	echo 'ctx == 0' > $tracing/events/xtask/resv_lock_intr/filter
+	echo 1 > $tracing/events/xtask/enable
+	echo 1 > $tracing/tracing_on
+}
+[ "$1" = fbdev-bench ] && start_counting
 # A display held back by pci-stub gets its native driver now, as if loaded as a module.
 late_driver=$(busybox sed -n 's/.*xtask.late_driver=\([^ ]*\).*/\1/p' /proc/cmdline)
 for device in /sys/bus/pci/drivers/pci-stub/0000:*; do
@@ -149,18 +245,35 @@ if [ "$1" = console ]; then
 		[ "$other" != "$fb" ] && node "$other" "$dir" && /bin/fbtool con2fb "$other" 2 && break
 	done
 	pci=$(busybox basename "$(busybox readlink "/sys/class/graphics/${fb#/dev/}/device")")
-	exec 3<> "$fb"
-	echo "$pci" > /sys/bus/pci/drivers/bochs-drm/unbind
-	if busybox dd bs=16 count=1 <&3 > /dev/null 2>/tmp/read-error; then
-		log "xtask-init: unplug: a read of the open $fb succeeded"
-	else
-		log "xtask-init: unplug: a read of the open $fb failed: $(busybox cat /tmp/read-error)"
-	fi
-	exec 3<&-
+	/bin/fbtool unplug "$fb" /sys/bus/pci/drivers/bochs-drm/unbind "$pci" > /tmp/unplug 2>&1 ||
+		log "xtask-init: unplug: fbtool failed"
+	while IFS= read -r line; do log "xtask-init: $line"; done < /tmp/unplug
 	echo "$pci" > /sys/bus/pci/drivers/bochs-drm/bind
 	busybox sleep 1
 	log "@UNPLUG_MARKER@ $(busybox ls /sys/class/graphics | busybox tr '\n' ' ')"
 	busybox sleep 600
+fi
+if [ "$1" = fbdev-bench ]; then
+	# vkms's framebuffer is fb0; the display's, bound late, is fb1, and fbcon took the console
+	# as it registered (fbcon=nodefer map:1). The same megabyte of text is written to it
+	# @BURSTS@ times; each burst is marked in the trace, and its flushes are counted until the
+	# next begins, so that the damage it left is included.
+	fb=/sys/class/graphics/fb1
+	for wait in 1 2 3 4 5 6 7 8 9 10; do [ -e $fb ] && break; busybox sleep 1; done
+	busybox sleep 2
+	echo 0 > /sys/class/graphics/fbcon/cursor_blink
+	[ -e /dev/tty1 ] || busybox mknod /dev/tty1 c 4 1
+	busybox yes 'xtask fbdev burst: the quick brown fox jumps over the lazy dog 0123456789' |
+		busybox head -c 1048576 > /tmp/text
+	for burst in $(busybox seq @BURSTS@); do
+		echo "burst-begin $burst" > $tracing/trace_marker
+		busybox cat /tmp/text > /dev/tty1
+		echo "burst-end $burst" > $tracing/trace_marker
+		busybox sleep 2
+	done
+	echo 0 > $tracing/tracing_on
+	driver=$(busybox basename "$(busybox readlink $fb/device/driver)")
+	log "@FBDEV_BENCH_MARKER@ driver=$driver bpp=$(busybox cat $fb/bits_per_pixel) $(busybox awk "$summary" $tracing/trace)"
 fi
 if [ "$1" = run ]; then
 	# The host screenshots the sweeping bar twice, then init scripts report progress, as
@@ -191,9 +304,23 @@ pub fn create(build_dir: &Path, dir: &Path) -> Result<PathBuf> {
     let mut entries = cpio_list(&init, &pictures);
     let fbtool = build_fbtool(dir)?;
     entries += &format!("file /bin/fbtool {} 0755 0 0\n", fbtool.display());
-    if let Some(module) = splash_module(build_dir)? {
+    let modules: Vec<PathBuf> = [SPLASH_MODULE, FAULTS_MODULE]
+        .into_iter()
+        .map(|module| built_module(build_dir, module))
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+        .collect();
+    if !modules.is_empty() {
+        entries += "dir /lib/modules 0755 0 0\n";
+    }
+    for module in modules {
+        let name = module
+            .file_name()
+            .context("a module path has a file name")?;
         entries += &format!(
-            "dir /lib/modules 0755 0 0\nfile /lib/modules/bootsplash.ko {} 0644 0 0\n",
+            "file /lib/modules/{} {} 0644 0 0\n",
+            name.to_string_lossy(),
             module.display()
         );
     }
@@ -206,17 +333,33 @@ pub fn create(build_dir: &Path, dir: &Path) -> Result<PathBuf> {
     Ok(image)
 }
 
-/// The splash's module, when the kernel in `build_dir` builds it as one.
-pub fn splash_module(build_dir: &Path) -> Result<Option<PathBuf>> {
+/// A module of ours and the option that builds it.
+pub struct OurModule {
+    option: &'static str,
+    path: &'static str,
+}
+
+/// The splash, a module in the debug kernel.
+pub const SPLASH_MODULE: OurModule = OurModule {
+    option: "CONFIG_DRM_VMAP_BOOTSPLASH",
+    path: "drivers/gpu/drm/vmap_client/bootsplash/bootsplash.ko",
+};
+
+/// The failure injection sweep, built in the debug kernel only.
+pub const FAULTS_MODULE: OurModule = OurModule {
+    option: "CONFIG_DRM_VMAP_CLIENT_FAULT_TEST",
+    path: "drivers/gpu/drm/vmap_client/kunit/suites/vmap_client_faults.ko",
+};
+
+/// `module`'s file, when the kernel in `build_dir` builds it as a module.
+pub fn built_module(build_dir: &Path, module: OurModule) -> Result<Option<PathBuf>> {
     let config = fs::read_to_string(build_dir.join(".config"))
         .with_context(|| format!("no kernel configuration in {}", build_dir.display()))?;
-    if !config
-        .lines()
-        .any(|line| line == "CONFIG_DRM_VMAP_BOOTSPLASH=m")
-    {
+    let wanted = format!("{}=m", module.option);
+    if !config.lines().any(|line| line == wanted) {
         return Ok(None);
     }
-    let module = build_dir.join(SPLASH_MODULE);
+    let module = build_dir.join(module.path);
     if !module.exists() {
         bail!("{} is not built: run cargo xtask build", module.display());
     }
@@ -239,9 +382,6 @@ fn build_fbtool(dir: &Path) -> Result<PathBuf> {
     Ok(binary)
 }
 
-/// Where kbuild puts the splash's module.
-const SPLASH_MODULE: &str = "drivers/gpu/drm/vmap_client/bootsplash/bootsplash.ko";
-
 fn init_script() -> String {
     INIT_SCRIPT
         .replace("@KMEMLEAK_BEGIN@", KMEMLEAK_BEGIN)
@@ -253,6 +393,8 @@ fn init_script() -> String {
         .replace("@CONSOLE_MARKER@", CONSOLE_MARKER)
         .replace("@PATTERN_MARKER@", PATTERN_MARKER)
         .replace("@UNPLUG_MARKER@", UNPLUG_MARKER)
+        .replace("@FBDEV_BENCH_MARKER@", FBDEV_BENCH_MARKER)
+        .replace("@BURSTS@", &FBDEV_BURSTS.to_string())
         .replace(
             "@PATTERN_BOX@",
             &format!(
@@ -321,6 +463,22 @@ mod tests {
         assert!(!script.contains('@'), "a placeholder was left: {script}");
         // Markers go through the kernel log, never straight to the console.
         assert!(!script.contains("echo \"xtask-init"), "{script}");
+    }
+
+    #[test]
+    fn init_is_a_valid_shell_script() {
+        let dir = std::env::temp_dir().join(format!("xtask-init-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let script = dir.join("init.sh");
+        fs::write(&script, init_script()).unwrap();
+        // The guest's shell is busybox's; a syntax error makes init exit and the kernel panic.
+        let status = Command::new(BUSYBOX)
+            .args(["sh", "-n"])
+            .arg(&script)
+            .status()
+            .unwrap();
+        fs::remove_dir_all(&dir).unwrap();
+        assert!(status.success(), "busybox sh -n rejects /init");
     }
 
     #[test]

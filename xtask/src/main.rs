@@ -15,6 +15,7 @@ mod lint;
 mod overlay;
 mod paths;
 mod qemu;
+mod reliability;
 mod run;
 mod series;
 mod setup;
@@ -56,8 +57,11 @@ enum Action {
     Build {
         /// The debug kernel (config/debug.config: KASAN, kmemleak, debug objects, UBSAN,
         /// failure injection), in a separate build directory.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "bench")]
         debug: bool,
+        /// The benchmark kernel (config/bench.config: no debugging, kprobes for counting).
+        #[arg(long)]
+        bench: bool,
     },
     /// Static checks: rustfmt, checkpatch, rustdoc, and the tooling's fmt and Clippy.
     Lint,
@@ -103,9 +107,14 @@ fn dispatch(cli: Cli) -> Result<()> {
                 overlay::apply(&paths)
             }
         }
-        Action::Build { debug } => {
+        Action::Build { debug, bench } => {
             setup::ensure_prerequisites()?;
-            build::kernel(&paths, Flavour::from_debug_flag(debug)).map(drop)
+            let flavour = if bench {
+                Flavour::Bench
+            } else {
+                Flavour::from_debug_flag(debug)
+            };
+            build::kernel(&paths, flavour).map(drop)
         }
         Action::Lint => {
             setup::ensure_prerequisites()?;

@@ -44,6 +44,8 @@ pub enum Machine {
     /// qboot, a standard VGA (bochs) and a Cirrus VGA; screenshots show the standard VGA. The
     /// KUnit suites use both.
     StdAndCirrus,
+    /// qboot and a standard VGA (bochs) alone.
+    Std,
     /// SeaBIOS and a Cirrus VGA alone, so that screenshots show it.
     Cirrus,
     /// qboot and a virtio VGA (virtio-gpu), which shows pixels only after a resource flush.
@@ -71,6 +73,7 @@ impl Machine {
             }
             // SeaBIOS, not qboot: its VGA BIOS turns on the Cirrus VGA's legacy I/O ports,
             // through which the DRM driver unblanks the display.
+            Machine::Std => [&qboot[..], &["-vga", "std"]].concat(),
             Machine::Cirrus => vec!["-vga", "cirrus"],
             Machine::Virtio => [&qboot[..], &["-vga", "none", "-device", "virtio-vga"]].concat(),
             Machine::Uefi => vec!["-vga", "std"],

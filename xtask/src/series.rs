@@ -136,12 +136,15 @@ const STEPS: &[Step] = &[
         subject: "rust: vmap_cache: dma-bufs exported in-kernel, and their mappings",
         body: "A reference-counted struct dma_buf, its vmap as a guard that owns a reference and \
                unmaps exactly what dma_buf_vmap() returned, a bounds-checked view of mapped \
-               memory (system or I/O), and the reservation lock as a guard.",
+               memory (system or I/O), the reservation lock as a guard, and a ledger of what \
+               the layer holds (references, attachments, pins, mappings, framebuffers) that \
+               tests compare before and after.",
         patches: NONE,
         files: &[
             "vmap_cache/dma_buf.rs",
             "vmap_cache/mapping.rs",
             "vmap_cache/direction.rs",
+            "vmap_cache/ledger.rs",
             "vmap_cache/reservation.rs",
             "vmap_cache/mod.rs",
         ],
@@ -149,6 +152,7 @@ const STEPS: &[Step] = &[
             "vmap_cache/dma_buf",
             "vmap_cache/mapping",
             "vmap_cache/direction",
+            "vmap_cache/ledger",
             "vmap_cache/reservation",
         ],
         crate_modules: &["vmap_cache"],
@@ -265,7 +269,7 @@ const STEPS: &[Step] = &[
                own struct fb_ops (DRM_FB_HELPER_DEFAULT_OPS needs a drm_fb_helper as par),\n\
                reporting every drawing operation as damage to its owner.",
         patches: NONE,
-        files: &["fbdev"],
+        files: &["fbdev/mod.rs"],
         submodules: NONE,
         crate_modules: &["fbdev"],
         kconfig: NONE,
@@ -289,10 +293,10 @@ const STEPS: &[Step] = &[
                baselines the benchmark compares with. Every case checks what the display \
                reads and that nothing was left behind.",
         patches: NONE,
-        files: &["kunit/suites", "drm_client/testing.rs"],
-        submodules: &["drm_client/testing"],
+        files: &["kunit/suites", "drm_client/testing.rs", "fbdev/testing.rs"],
+        submodules: &["drm_client/testing", "fbdev/testing"],
         crate_modules: NONE,
-        kconfig: &["DRM_VMAP_CLIENT_KUNIT_TEST"],
+        kconfig: &["DRM_VMAP_CLIENT_KUNIT_TEST", "DRM_VMAP_CLIENT_FAULT_TEST"],
     },
     Step {
         subject: "drm/vmap_client: a boot splash on the in-kernel client layer",
@@ -542,11 +546,11 @@ fn apply_step(paths: &Paths, work: &Path, step: &Step, index: usize) -> Result<(
     write_partial(paths, work, "rust/kernel/lib.rs", &|line| {
         kept_crate_module(line, done)
     })?;
-    for folder in ["drm_client", "vmap_cache"] {
-        let prefix = format!("{folder}/");
-        let added = |step: &Step| step.submodules.iter().any(|name| name.starts_with(&prefix));
-        if done.iter().any(added) {
-            let path = format!("rust/kernel/{folder}/mod.rs");
+    // A folder's `mod.rs` declares the submodules of the steps done so far, from the step
+    // that placed it on.
+    for folder in ["drm_client", "vmap_cache", "fbdev"] {
+        let path = format!("rust/kernel/{folder}/mod.rs");
+        if work.join(&path).exists() {
             write_partial(paths, work, &path, &|line| {
                 kept_module_line(line, folder, done)
             })?;

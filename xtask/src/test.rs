@@ -7,7 +7,10 @@
 
 use crate::paths::{Flavour, Paths};
 use crate::qemu::{self, Guest, Machine};
-use crate::{build, command, console_check, guest_log, initramfs, kunit, lint, run, series, setup};
+use crate::{
+    build, command, console_check, guest_log, initramfs, kunit, lint, reliability, run, series,
+    setup,
+};
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 use std::process::Command;
@@ -51,8 +54,8 @@ pub fn run(paths: &Paths, options: &Options) -> Result<()> {
     }
     kunit::check_available(&paths.tree())?;
     let image = initramfs::create(&paths.build(flavour), &paths.output().join("initramfs"))?;
-    let (summary, problems) = run_suites(paths, options, flavour, &kernel, &image)?;
-    let verdict = judge(&summary, &problems);
+    let (summary, problems, reliability) = run_suites(paths, options, flavour, &kernel, &image)?;
+    let verdict = judge(&summary, &problems).and_then(|()| reliability.check());
     if verdict.is_ok() && options.filter.is_none() {
         self_check(paths, options, &kernel, &image)?;
         splash_boots(paths, options, flavour, &kernel)?;
@@ -62,7 +65,8 @@ pub fn run(paths: &Paths, options: &Options) -> Result<()> {
         summary.total(),
         command::format_duration(start.elapsed())
     );
-    // Last, so that the run's closing line is the count.
+    // Last, so that the run's closing lines are the counts.
+    println!("{}", reliability.line());
     println!(
         "kunit: {} passed, {} failed, {} skipped",
         summary.passed,
@@ -121,7 +125,7 @@ fn run_suites(
     flavour: Flavour,
     kernel: &Path,
     image: &Path,
-) -> Result<(kunit::Summary, Vec<String>)> {
+) -> Result<(kunit::Summary, Vec<String>, reliability::Summary)> {
     let log = paths.output().join("guest-test.log");
     // The suites draw on the displays themselves; the boot splash would compete with them.
     let mut parameters =
@@ -146,7 +150,9 @@ fn run_suites(
     );
     let (summary, cases) = kunit::parse_log(&paths.tree(), &log, true)?;
     check_guest_log(&console, flavour)?;
-    if initramfs::splash_module(&paths.build(flavour))?.is_some() && options.filter.is_none() {
+    if initramfs::built_module(&paths.build(flavour), initramfs::SPLASH_MODULE)?.is_some()
+        && options.filter.is_none()
+    {
         let report = check_module_unload(&console)
             .with_context(|| format!("the splash module; console log: {}", log.display()))?;
         eprintln!("test: splash module: {report}");
@@ -154,8 +160,19 @@ fn run_suites(
     let expected_list = paths.repo.join("kunit/expected-cases.txt");
     let expected = std::fs::read_to_string(&expected_list)
         .with_context(|| format!("cannot read {}", expected_list.display()))?;
-    let problems = kunit::unexpected(&expected, &cases, options.filter.as_deref())?;
-    Ok((summary, problems))
+    let reliability = reliability::Summary::read(&console);
+    for (operation, injected) in &reliability.operations {
+        eprintln!(
+            "test: failure injection: {operation}: {injected} fault point(s), each failed once"
+        );
+    }
+    let problems = kunit::unexpected(
+        &expected,
+        &cases,
+        options.filter.as_deref(),
+        flavour == Flavour::Debug,
+    )?;
+    Ok((summary, problems, reliability))
 }
 
 /// The harness's own test: boots once more with `drm_vmap_client_fail_on_purpose=1`, under
