@@ -71,10 +71,24 @@ impl Device {
             .ok_or(ENODEV)
     }
 
+    /// Whether the device does mode setting (`DRIVER_MODESET`): a display, not vgem.
+    pub fn can_display(&self) -> bool {
+        let dev = self.as_raw();
+        let modeset = bindings::drm_driver_feature_DRIVER_MODESET;
+        // SAFETY: The device is alive; its driver is static, and the feature masks are set
+        // before registration (`drm_core_check_feature()` reads the same two fields).
+        unsafe { (*dev).driver_features & (*(*dev).driver).driver_features & modeset != 0 }
+    }
+
     #[cfg(CONFIG_DRM_VMAP_CLIENT_KUNIT_TEST)]
-    /// The number of framebuffers on the device, for tests that check that none was left.
+    /// The number of framebuffers on the device, for tests that check that none was left; 0
+    /// for a device without mode setting, whose mode config is never initialised.
     pub fn framebuffer_count(&self) -> u32 {
-        // SAFETY: The device is alive, so is its mode config's `fb_lock`.
+        if !self.can_display() {
+            return 0;
+        }
+        // SAFETY: The device is alive and does mode setting, so its mode config's `fb_lock`
+        // is initialised.
         let lock = unsafe { core::ptr::addr_of_mut!((*self.as_raw()).mode_config.fb_lock) };
         // SAFETY: `fb_lock` is initialised with the mode config and nests inside nothing here.
         unsafe { bindings::mutex_lock(lock) };

@@ -21,7 +21,11 @@
 //! notification arrives with the reservation lock held, and the cache's lock order (its mutex
 //! before the reservation lock) forbids taking the mutex there.
 
-use super::{attachment::Attachment, DmaBuf, Reserved};
+use super::{
+    attachment::Attachment,
+    ledger::{self, Held},
+    DmaBuf, Reserved,
+};
 use crate::{bindings, error::Result};
 use core::{cell::UnsafeCell, ptr::NonNull};
 
@@ -250,6 +254,7 @@ impl Movable {
                 // SAFETY: `bo` is the locked buffer's object (type invariant), alive while the
                 // dma-buf is; `ttm_bo_pin()` wants the reservation lock, which is held.
                 unsafe { bindings::ttm_bo_pin(bo.as_ptr()) };
+                ledger::took(Held::Pin);
                 Ok(())
             }
             Keeper::Dynamic(attachment) => attachment.pin(reserved),
@@ -258,8 +263,11 @@ impl Movable {
 
     fn unpin(&self, reserved: &Reserved<'_>) {
         match &self.keeper {
-            // SAFETY: As in `pin`; this undoes one pin taken there.
-            Keeper::Ttm(bo) => unsafe { bindings::ttm_bo_unpin(bo.as_ptr()) },
+            Keeper::Ttm(bo) => {
+                // SAFETY: As in `pin`; this undoes one pin taken there.
+                unsafe { bindings::ttm_bo_unpin(bo.as_ptr()) };
+                ledger::gave_back(Held::Pin);
+            }
             Keeper::Dynamic(attachment) => attachment.unpin(reserved),
         }
     }

@@ -64,7 +64,7 @@ const RELEASE_POLL_MS: u32 = 10;
 struct Snapshot {
     held: ledger::Holdings,
     device_references: u32,
-    framebuffers: usize,
+    framebuffers: u32,
     fb_devices: usize,
 }
 
@@ -213,16 +213,23 @@ fn cpu_access_on_bochs(test: &Test) -> CaseResult {
     )
 }
 
+/// A framebuffer the size of the client's first output, which a mode set can show.
+fn screen_sized(client: &Arc<Client>, allocator: Allocator) -> Result<Framebuffer> {
+    let outputs = client.probe_outputs()?;
+    let output = outputs.first().ok_or(ENODEV)?;
+    Framebuffer::new(
+        client,
+        allocator,
+        output.width,
+        output.height,
+        Format::Xrgb8888,
+    )
+}
+
 fn mode_set_and_flush_on_vkms(test: &Test) -> CaseResult {
     let device = device_or_skip(test, b"vkms")?;
     let client = new_client(&device)?;
-    let fb = Framebuffer::new(
-        &client,
-        Allocator::VgemOrDevice,
-        SIDE,
-        SIDE,
-        Format::Xrgb8888,
-    )?;
+    let fb = screen_sized(&client, Allocator::VgemOrDevice)?;
     sweep(test, &device, "mode set and damage flush on vkms", || {
         client.probe_outputs()?;
         client.show(&fb)?;
@@ -233,8 +240,11 @@ fn mode_set_and_flush_on_vkms(test: &Test) -> CaseResult {
 fn flip_on_bochs(test: &Test) -> CaseResult {
     let device = device_or_skip(test, b"bochs-drm")?;
     let client = new_client(&device)?;
-    client.probe_outputs()?;
-    let mut buffers = DoubleBuffer::new(&client, Allocator::Device, SIDE, SIDE, Format::Xrgb8888)?;
+    let outputs = client.probe_outputs()?;
+    let output = outputs.first().ok_or(ENODEV)?;
+    let (width, height) = (output.width, output.height);
+    let mut buffers =
+        DoubleBuffer::new(&client, Allocator::Device, width, height, Format::Xrgb8888)?;
     sweep(test, &device, "draw and flip on bochs", || {
         buffers.draw(|memory| memory.fill(0, 64, 0xa5))?;
         buffers.flip()

@@ -39,16 +39,33 @@ pub struct Report {
 }
 
 /// Every report in `log`. A stack trace that belongs to a report already found is not repeated.
+///
+/// Inside the failure injection sweep (the `drm_vmap_client_faults` suite) two kinds of report
+/// are what an injected failure is expected to print, and are excused: the allocator's own
+/// warning with its stack (`page allocation failure`, `vmalloc error`), and the dma-buf core's
+/// `WARN_ON_ONCE()` when an exporter's vmap fails (`dma_buf_vmap()`). Anything else there, a
+/// lockdep or KASAN report, another warning, counts.
 pub fn reports(log: &str) -> Vec<Report> {
     let lines: Vec<&str> = log.lines().collect();
     let mut found: Vec<Report> = Vec::new();
     let mut covered_until = 0;
+    let mut in_sweep = false;
     for (index, line) in lines.iter().enumerate() {
+        if line.contains(SWEEP_BEGINS) {
+            in_sweep = true;
+        } else if in_sweep && ends_sweep(line) {
+            in_sweep = false;
+        }
         let Some(kind) = classify(line) else { continue };
         if index < covered_until {
             continue;
         }
         let end = (index + REPORT_LINES).min(lines.len());
+        if in_sweep && expected_of_injection(&lines[index.saturating_sub(5)..=index]) {
+            // The excused report's stack is not reported on its own either.
+            covered_until = end_of_stack(&lines, index);
+            continue;
+        }
         covered_until = end;
         found.push(Report {
             kind,
@@ -56,6 +73,41 @@ pub fn reports(log: &str) -> Vec<Report> {
         });
     }
     found
+}
+
+/// The failure injection suite's KTAP header, and how its result line ends.
+const SWEEP_BEGINS: &str = "# Subtest: drm_vmap_client_faults";
+const SWEEP_SUITE: &str = " drm_vmap_client_faults";
+
+fn ends_sweep(line: &str) -> bool {
+    let content = line.trim_start();
+    (content.starts_with("ok ") || content.starts_with("not ok ")) && line.ends_with(SWEEP_SUITE)
+}
+
+/// How many lines an excused report may span at most.
+const EXCUSED_LINES: usize = 60;
+
+/// The line after the end of the stack trace that starts at or after `start`.
+fn end_of_stack(lines: &[&str], start: usize) -> usize {
+    let limit = (start + EXCUSED_LINES).min(lines.len());
+    (start..limit)
+        .find(|&at| lines[at].contains("</TASK>") || lines[at].contains("---[ end trace"))
+        .map_or(limit, |at| at + 1)
+}
+
+/// Whether the report starting at the last of `lines` (with up to five lines before it) is
+/// one an injected failure prints.
+fn expected_of_injection(lines: &[&str]) -> bool {
+    let Some(start) = lines.last() else {
+        return false;
+    };
+    let allocator_warned = lines
+        .iter()
+        .any(|line| line.contains("page allocation failure:") || line.contains("vmalloc error:"));
+    let exporter_vmap_failed = start.contains("WARNING:")
+        && start.contains("drivers/dma-buf/dma-buf.c")
+        && start.contains(" dma_buf_vmap+");
+    allocator_warned || exporter_vmap_failed
 }
 
 fn classify(line: &str) -> Option<&'static str> {
@@ -85,6 +137,30 @@ pub fn kmemleak_scanned(log: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn injected_failures_are_excused_inside_the_sweep_only() {
+        let allocation =
+            "kunit_try_catch: vmalloc error: size 16384, vm_struct allocation failed\n\
+                          CPU: 1 UID: 0 PID: 83 Comm: kunit_try_catch\nCall Trace:\n <TASK>\n </TASK>\n";
+        let warn = "WARNING: CPU: 0 PID: 71 at ../drivers/dma-buf/dma-buf.c:1540 dma_buf_vmap+0x2a2/0x390\n\
+                    Call Trace:\n </TASK>\n---[ end trace 0000000000000000 ]---\n";
+        let lockdep = "WARNING: possible circular locking dependency detected\n";
+        let sweep = format!(
+            "    # Subtest: drm_vmap_client_faults\n{allocation}{warn}{lockdep}\
+             ok 9 drm_vmap_client_faults\n"
+        );
+        let found = reports(&sweep);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].excerpt.contains("circular locking"));
+        // The same outside the sweep is reported.
+        assert_eq!(reports(allocation).len(), 1);
+        assert_eq!(reports(warn).len(), 1);
+        let after = format!(
+            "    # Subtest: drm_vmap_client_faults\nok 9 drm_vmap_client_faults\n{allocation}"
+        );
+        assert_eq!(reports(&after).len(), 1);
+    }
 
     #[test]
     fn a_clean_log_has_no_reports() {

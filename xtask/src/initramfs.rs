@@ -104,6 +104,7 @@ busybox mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 # be gone (framebuffers on every device, dma-bufs).
 splash_module=/lib/modules/bootsplash.ko
 suite_filter=$(busybox cat /sys/module/kunit/parameters/filter_glob 2>/dev/null)
+[ "$suite_filter" = "(null)" ] && suite_filter=
 splash_options() {
 	for word in $(busybox cat /proc/cmdline); do
 		case "$word" in bootsplash.*) echo "${word#bootsplash.}" ;; esac
@@ -139,7 +140,9 @@ if [ -e "$faults_module" ] && [ "$1" = test ]; then
 	done
 	echo N > /sys/kernel/debug/fail_page_alloc/ignore-gfp-highmem
 	echo 0 > /sys/kernel/debug/fail_page_alloc/min-order
-	echo "$suite_filter" > /sys/module/kunit/parameters/filter_glob
+	# No newline: the parameter keeps it, and the glob would match no suite.
+	echo -n "${suite_filter:-*}" > /sys/module/kunit/parameters/filter_glob
+	log "xtask-init: faults: loading the failure injection sweep (filter ${suite_filter:-*})"
 	busybox insmod "$faults_module" || log "xtask-init: faults: loading failed"
 	busybox rmmod vmap_client_faults || log "xtask-init: faults: unloading failed"
 fi

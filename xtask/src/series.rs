@@ -111,6 +111,15 @@ const STEPS: &[Step] = &[
         kconfig: NONE,
     },
     Step {
+        subject: "",
+        body: "",
+        patches: &["0009-drm-client-modeset-probe-iter-end.patch"],
+        files: NONE,
+        submodules: NONE,
+        crate_modules: NONE,
+        kconfig: NONE,
+    },
+    Step {
         subject: "rust: bindings and helpers of the in-kernel DRM client layer",
         body: "The C headers the layer's Rust code binds to, helpers for the static inline\n\
                functions of dma-buf, dma-resv, iosys-map and GEM it calls, and the header of\n\
