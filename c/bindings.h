@@ -35,4 +35,16 @@
 #include <linux/firmware.h>
 #include <linux/iosys-map.h>
 #include <linux/notifier.h>
+#include <linux/seq_file.h>
 #include <linux/workqueue.h>
+
+/*
+ * What /sys/kernel/debug/dri/N/vmap_client calls back into Rust for: the
+ * client functions that mark a client as the layer's, and the writers of one
+ * such client's buffers and of the layer's totals.
+ */
+struct drm_vmap_client_debugfs_ops {
+	const struct drm_client_funcs *funcs;
+	void (*show_client)(struct seq_file *m, struct drm_client_dev *client);
+	void (*show_totals)(struct seq_file *m);
+};

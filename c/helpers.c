@@ -8,6 +8,7 @@
  * Sorted alphabetically.
  */
 
+#include <drm/drm_client.h>
 #include <drm/drm_device.h>
 #include <drm/drm_drv.h>
 #include <drm/drm_gem.h>
@@ -26,8 +27,12 @@
 #include <linux/firmware.h>
 #include <linux/iosys-map.h>
 #include <linux/io.h>
+#include <linux/debugfs.h>
+#include <linux/seq_file.h>
 #include <linux/sched.h>
 #include <linux/workqueue.h>
+
+#include "../bindings/drm_vmap_client.h"
 
 void rust_helper_cond_resched(void)
 {
@@ -259,3 +264,62 @@ bool rust_helper_drm_vmap_client_fbdev_touched(struct list_head *pagereflist,
 	return any;
 }
 #endif
+
+/*
+ * /sys/kernel/debug/dri/N/vmap_client: every registered client of the layer on
+ * the device with its framebuffers (format, size, pitch, where the memory came
+ * from, the cached mapping's statistics), then what the layer holds in all.
+ */
+static const struct drm_vmap_client_debugfs_ops *vmap_client_debugfs_ops;
+static DEFINE_MUTEX(vmap_client_debugfs_lock);
+
+static int vmap_client_show(struct seq_file *m, void *unused)
+{
+	const struct drm_vmap_client_debugfs_ops *ops = READ_ONCE(vmap_client_debugfs_ops);
+	struct drm_device *dev = m->private;
+	struct drm_client_dev *client;
+
+	mutex_lock(&dev->clientlist_mutex);
+	list_for_each_entry(client, &dev->clientlist, list) {
+		if (client->funcs == ops->funcs)
+			ops->show_client(m, client);
+	}
+	mutex_unlock(&dev->clientlist_mutex);
+	ops->show_totals(m);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(vmap_client);
+
+void rust_helper_drm_vmap_client_debugfs_add(struct drm_device *dev,
+					     const struct drm_vmap_client_debugfs_ops *ops)
+{
+	struct dentry *root = dev->primary ? dev->primary->debugfs_root : NULL;
+	struct dentry *existing;
+
+	/* Set even without debugfs: tests render the file's text themselves. */
+	WRITE_ONCE(vmap_client_debugfs_ops, ops);
+	if (IS_ERR_OR_NULL(root))
+		return;
+	mutex_lock(&vmap_client_debugfs_lock);
+	existing = debugfs_lookup("vmap_client", root);
+	if (existing)
+		dput(existing);
+	else
+		debugfs_create_file("vmap_client", 0444, root, dev, &vmap_client_fops);
+	mutex_unlock(&vmap_client_debugfs_lock);
+}
+
+/*
+ * Shows what drm_vmap_client_debugfs_add()'s file shows, into @buf: for tests,
+ * which run before debugfs is mounted. Returns the length written.
+ */
+size_t rust_helper_drm_vmap_client_debugfs_render(struct drm_device *dev,
+						  char *buf, size_t size)
+{
+	struct seq_file m = { .buf = buf, .size = size, .private = dev };
+
+	if (!READ_ONCE(vmap_client_debugfs_ops))
+		return 0;
+	vmap_client_show(&m, NULL);
+	return min(m.count, size);
+}

@@ -8,6 +8,7 @@
 
 use super::{
     modeset::{mode_sets, output_of, outputs_of, Output, ShownBuffer},
+    registry::{self, Records, SeqWriter},
     ClientHandler, Device, DeviceSection, Framebuffer, Registration, RestoreRequest,
 };
 use crate::{
@@ -36,7 +37,7 @@ use core::{
 ///
 /// # Invariants
 ///
-/// `raw` was initialised by `drm_client_init()` for `device` with `Client::VTABLE` and is
+/// `raw` was initialised by `drm_client_init()` for `device` with `CLIENT_FUNCS` and is
 /// released by `drm_client_release()` only when the client is dropped. While `registered` is
 /// set, `raw` is on the device's client list (or about to be added by [`Client::register`]) and
 /// the list owns one reference to the client, leaked by [`Client::register`]. `registered` is
@@ -53,6 +54,9 @@ pub struct Client {
     /// mode sets, which the callbacks and the client's owner may do concurrently.
     #[pin]
     display: Mutex<Option<ShownBuffer>>,
+    /// The client's framebuffers, for debugfs.
+    #[pin]
+    pub(super) framebuffers: Records,
     #[pin]
     raw: Opaque<bindings::drm_client_dev>,
 }
@@ -64,15 +68,31 @@ unsafe impl Send for Client {}
 // SAFETY: See `Send`: every method takes `&self` and synchronises itself.
 unsafe impl Sync for Client {}
 
-impl Client {
-    const VTABLE: bindings::drm_client_funcs = bindings::drm_client_funcs {
-        // Built-in code: `THIS_MODULE` is null.
-        owner: ptr::null_mut(),
-        unregister: Some(Self::unregister_callback),
-        restore: Some(Self::restore_callback),
-        hotplug: Some(Self::hotplug_callback),
-    };
+/// A C table that only C reads, through the pointers we hand it.
+struct CTable<T>(T);
 
+// SAFETY: The tables hold function pointers and pointers to statics, never written after
+// initialisation, so sharing them between threads is sound.
+unsafe impl<T> Sync for CTable<T> {}
+
+/// The layer's client functions; a client whose `funcs` points here is one of ours.
+static CLIENT_FUNCS: CTable<bindings::drm_client_funcs> = CTable(bindings::drm_client_funcs {
+    // Built-in code: `THIS_MODULE` is null.
+    owner: ptr::null_mut(),
+    unregister: Some(Client::unregister_callback),
+    restore: Some(Client::restore_callback),
+    hotplug: Some(Client::hotplug_callback),
+});
+
+/// What `/sys/kernel/debug/dri/N/vmap_client` calls back (see [`registry`]).
+static DEBUGFS_OPS: CTable<bindings::drm_vmap_client_debugfs_ops> =
+    CTable(bindings::drm_vmap_client_debugfs_ops {
+        funcs: &CLIENT_FUNCS.0,
+        show_client: Some(Client::show_client_callback),
+        show_totals: Some(registry::show_totals),
+    });
+
+impl Client {
     /// Creates a client of `device` named `name`, not registered yet.
     ///
     /// Fails with `EOPNOTSUPP` if the device cannot display (no `DRIVER_MODESET`, vgem for one)
@@ -96,7 +116,7 @@ impl Client {
                     dev,
                     raw,
                     name.as_char_ptr(),
-                    &Self::VTABLE,
+                    &CLIENT_FUNCS.0,
                 ))
             })
         };
@@ -106,6 +126,7 @@ impl Client {
             registered: AtomicBool::new(false),
             unplugged: AtomicBool::new(false),
             display <- new_mutex!(None),
+            framebuffers <- Records::new(),
             raw <- raw,
         });
         Arc::pin_init(client, GFP_KERNEL)
@@ -129,6 +150,8 @@ impl Client {
         // SAFETY: `raw` was initialised by `drm_client_init()` (type invariant) and is not on
         // the list (`registered` was clear).
         unsafe { bindings::drm_client_register(self.as_raw()) };
+        // SAFETY: The device is alive; the ops are a static the file may call for its life.
+        unsafe { bindings::drm_vmap_client_debugfs_add(self.device.as_raw(), &DEBUGFS_OPS.0) };
         Ok(Registration {
             client: self.clone(),
             list_reference,
@@ -185,6 +208,24 @@ impl Client {
         // SAFETY: A registered client's address is the one `Arc::into_raw()` returned for the
         // list's reference (`register()`), which the caller keeps alive for the borrow.
         unsafe { ArcBorrow::from_raw(Self::containing(raw)) }
+    }
+
+    /// `show_client` of the debugfs file: the client's name and framebuffers.
+    ///
+    /// # Safety
+    ///
+    /// Only the debugfs file's `show` calls this, with its `seq_file`, for a client on the
+    /// device's list whose `funcs` is [`CLIENT_FUNCS`], under the client list mutex.
+    unsafe extern "C" fn show_client_callback(
+        m: *mut bindings::seq_file,
+        raw: *mut bindings::drm_client_dev,
+    ) {
+        // SAFETY: A client of ours on the list: registered, its list reference alive while the
+        // caller holds the list mutex.
+        let client = unsafe { Self::borrow_registered(raw) };
+        // SAFETY: The caller's guarantee.
+        let mut out = unsafe { SeqWriter::new(m) };
+        let _ = registry::write_client(&mut out, client.name(), &client.framebuffers);
     }
 
     /// A pointer to the client embedding `raw`, derived from `raw` alone (no reference).

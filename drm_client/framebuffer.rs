@@ -18,6 +18,7 @@
 
 use super::{
     allocator::{allocate, Allocation, GemHandle},
+    registry::FbRecord,
     Allocator, Client, Device, Format, Layout,
 };
 use crate::{
@@ -88,20 +89,28 @@ impl Framebuffer {
         ) = allocate(client, allocator, packed)?;
         // Before the framebuffer, so that nothing can fail once it exists.
         let cache = VmapCache::new(buffer)?;
+        client.framebuffers.reserve()?;
         let fb = create_framebuffer(client, &handle, &layout)?;
         ledger::took(Held::Framebuffer);
         // The handle goes as soon as the framebuffer holds the object (the 2023 rule).
         drop(handle);
         // INVARIANT: `create_framebuffer()` gave us its reference to a framebuffer that scans out
         // the object behind the handle, whose memory the cache's dma-buf is.
-        Ok(Self {
+        let framebuffer = Self {
             fb,
             layout,
             allocator,
             vgem_refused,
             cache,
             client: client.clone(),
-        })
+        };
+        client.framebuffers.add(FbRecord {
+            id: framebuffer.id(),
+            layout,
+            allocator: framebuffer.allocator,
+            cache: framebuffer.cache.clone(),
+        });
+        Ok(framebuffer)
     }
 
     /// The client the framebuffer belongs to.
@@ -227,6 +236,7 @@ pub struct Damage {
 
 impl Drop for Framebuffer {
     fn drop(&mut self) {
+        self.client.framebuffers.remove(self.id());
         self.client.forget(self.fb.as_ptr());
         // SAFETY: We own a reference to the framebuffer (type invariant), and no mode set of the
         // client points at it any more. The removal turns off planes that still show it.

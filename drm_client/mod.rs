@@ -55,6 +55,7 @@ mod layout;
 mod modeset;
 mod owned_work;
 mod registration;
+mod registry;
 #[cfg(CONFIG_DRM_VMAP_CLIENT_KUNIT_TEST)]
 pub mod testing;
 mod throttle;

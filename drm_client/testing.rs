@@ -9,6 +9,7 @@
 
 use super::{Client, Device, Framebuffer};
 use crate::{
+    alloc::{flags::GFP_KERNEL, KVec},
     bindings,
     error::{code::*, from_err_ptr, to_result, Result},
     types::ARef,
@@ -422,6 +423,23 @@ impl Drop for VgemHidden {
 pub fn fail_on_purpose() -> bool {
     // SAFETY: The fixture only reads a parameter set at boot.
     unsafe { bindings::drm_vmap_client_test_fail_on_purpose() }
+}
+
+/// What `/sys/kernel/debug/dri/N/vmap_client` shows for `device` now (tests run before debugfs
+/// is mounted); empty before a client of the layer registered on any device.
+pub fn vmap_client_debugfs(device: &Device) -> Result<KVec<u8>> {
+    let mut text = KVec::<u8>::with_capacity(16384, GFP_KERNEL)?;
+    // SAFETY: The device is alive; the buffer has room for its capacity.
+    let len = unsafe {
+        bindings::drm_vmap_client_debugfs_render(
+            device.as_raw(),
+            text.as_mut_ptr().cast(),
+            text.capacity(),
+        )
+    };
+    // SAFETY: The helper wrote `len` bytes, at most the capacity.
+    unsafe { text.set_len(len.min(text.capacity())) };
+    Ok(text)
 }
 
 /// Failure injection on the current task, as syzkaller does it through

@@ -21,11 +21,13 @@ use kernel::{
         Layout, Registration, RestoreRequest,
     },
     error::{code::*, Result},
+    fmt,
     init::InPlaceInit,
     ktest::{CaseResult, Test},
     ktest_assert, ktest_assert_eq, ktest_assert_err, ktest_hostile, ktest_suite, new_mutex, pr_err,
     pr_info,
     prelude::{pin_data, pin_init},
+    str::CString,
     sync::{Arc, ArcBorrow, Mutex},
     time::Ktime,
     vmap_cache::{Direction, ManualFence, DEFAULT_FENCE_TIMEOUT_MS},
@@ -657,6 +659,38 @@ fn register_racing_an_unbind(test: &Test) -> CaseResult {
     Ok(())
 }
 
+/// Whether `text` contains `needle`.
+fn contains(text: &[u8], needle: &[u8]) -> bool {
+    text.windows(needle.len()).any(|window| window == needle)
+}
+
+fn debugfs_lists_the_framebuffers(test: &Test) -> CaseResult {
+    with_kms_device(test, VKMS, |device| {
+        // Only registered clients are listed: keep the registration.
+        let Registered {
+            client,
+            registration: _registration,
+            ..
+        } = registered_client(device)?;
+        let fb = Framebuffer::new(&client, Allocator::Device, 320, 200, Format::Xrgb8888)?;
+        let line = CString::try_from_fmt(fmt!(
+            "  framebuffer {}: 320x200 XR24 pitch {} size {}, Device; cache: 0 hits, 0 misses",
+            fb.id(),
+            fb.layout().pitch(),
+            fb.layout().size()
+        ))?;
+        let shown = testing::vmap_client_debugfs(device)?;
+        ktest_assert!(test, contains(&shown, b"client vmap_client_kunit\n"));
+        ktest_assert!(test, contains(&shown, line.as_bytes()));
+        ktest_assert!(test, contains(&shown, b"\nlayer: "));
+        drop(fb);
+        let gone = testing::vmap_client_debugfs(device)?;
+        ktest_assert!(test, !contains(&gone, line.as_bytes()));
+        ktest_assert!(test, contains(&gone, b"client vmap_client_kunit\n"));
+        Ok(())
+    })
+}
+
 ktest_suite!(
     drm_vmap_client_client,
     [
@@ -676,5 +710,6 @@ ktest_suite!(
         master_holds_the_display_until_restore,
         unplug_during_use_gives_enodev,
         register_racing_an_unbind,
+        debugfs_lists_the_framebuffers,
     ]
 );

@@ -129,6 +129,13 @@ pub fn fail_on_reports(log: &str) -> Result<()> {
     Ok(())
 }
 
+/// Whether `line` reports that the guest cannot finish: a deadlock lockdep found, or a task
+/// blocked past the hung-task timeout.
+pub fn reports_a_hang(line: &str) -> bool {
+    line.contains("*** DEADLOCK ***")
+        || (line.contains("INFO: task ") && line.contains(" blocked for more than "))
+}
+
 /// Whether the log shows a completed kmemleak scan (only with the debug configuration).
 pub fn kmemleak_scanned(log: &str) -> bool {
     log.contains(KMEMLEAK_BEGIN) && log.contains(KMEMLEAK_END)
@@ -160,6 +167,17 @@ mod tests {
             "    # Subtest: drm_vmap_client_faults\nok 9 drm_vmap_client_faults\n{allocation}"
         );
         assert_eq!(reports(&after).len(), 1);
+    }
+
+    #[test]
+    fn deadlocks_and_hung_tasks_are_hangs() {
+        assert!(reports_a_hang(" *** DEADLOCK ***"));
+        assert!(reports_a_hang(
+            "INFO: task kunit_try_catch:82 blocked for more than 10 seconds."
+        ));
+        assert!(!reports_a_hang(
+            "WARNING: possible recursive locking detected"
+        ));
     }
 
     #[test]

@@ -224,13 +224,15 @@ const STEPS: &[Step] = &[
         subject: "rust: drm_client: clients, framebuffers and mode setting",
         body: "In-kernel clients registered with their device, their callbacks, framebuffers\n\
                from dumb buffers or vgem reached through the cached-vmap protocol, damage\n\
-               flushes, page flips and restores.",
+               flushes, page flips and restores; /sys/kernel/debug/dri/N/vmap_client lists\n\
+               every client's framebuffers with their caches' statistics.",
         patches: NONE,
         files: &[
             "drm_client/allocator.rs",
             "drm_client/client.rs",
             "drm_client/handler.rs",
             "drm_client/registration.rs",
+            "drm_client/registry.rs",
             "drm_client/modeset.rs",
             "drm_client/framebuffer.rs",
             "drm_client/double_buffer.rs",
@@ -238,6 +240,7 @@ const STEPS: &[Step] = &[
         submodules: &[
             "drm_client/allocator",
             "drm_client/client",
+            "drm_client/registry",
             "drm_client/handler",
             "drm_client/registration",
             "drm_client/modeset",

@@ -105,6 +105,10 @@ fn splash_boots(paths: &Paths, options: &Options, flavour: Flavour, kernel: &Pat
     Ok(())
 }
 
+/// How long a guest that reported a hang may go on printing (more reports, KUnit's own timeout
+/// of the case) before it is stopped.
+const HANG_GRACE: Duration = Duration::from_secs(60);
+
 /// Fails on a failed case, and on a run that does not match the expected list.
 fn judge(summary: &kunit::Summary, problems: &[String]) -> Result<()> {
     if !summary.is_success() {
@@ -136,12 +140,21 @@ fn run_suites(
     eprintln!("test: booting the kernel in QEMU (TCG) to run the KUnit suites");
     let started = Instant::now();
     let guest = suite_guest(options, kernel, image, &parameters, &log);
+    // A deadlock never lets the guest finish: stop at its report, a minute after it, rather
+    // than at the timeout; the log check then shows it.
+    let mut hung_since: Option<Instant> = None;
     let console = qemu::boot(
         &Guest {
             verbose: options.verbose,
             ..guest
         },
-        &mut |_, _| Ok(false),
+        &mut |line, _| {
+            if hung_since.is_none() && guest_log::reports_a_hang(line) {
+                eprintln!("test: the guest reports a deadlock or a hung task; stopping it soon");
+                hung_since = Some(Instant::now());
+            }
+            Ok(hung_since.is_some_and(|since| since.elapsed() > HANG_GRACE))
+        },
     )?;
     eprintln!(
         "test: guest finished in {}; console log: {}",
