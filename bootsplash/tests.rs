@@ -21,7 +21,6 @@ use kernel::{
     prelude::*,
     sync::{Arc, Mutex},
     time::Ktime,
-    types::ARef,
     vmap_cache::flush_deferred_releases,
 };
 
@@ -463,11 +462,7 @@ fn with_splash_on(
     flips: bool,
     body: impl FnOnce(&Arc<DeviceSplash>) -> CaseResult,
 ) -> CaseResult {
-    let device: ARef<Device> = match Device::find_by_driver(driver) {
-        Ok(device) => device,
-        Err(error) if error == ENODEV => return Err(test.skip(format_args!("no such display"))),
-        Err(error) => return Err(error.into()),
-    };
+    let device = testing::device_or_skip(test, driver)?;
     let framebuffers = device.framebuffer_count();
     let references = device.ref_count();
     let picture = Arc::new(picture::built_in().map_err(|_| EINVAL)?, GFP_KERNEL)?;
@@ -690,11 +685,7 @@ impl DeviceWatcher for CirrusWatcher {
 }
 
 fn watch_follows_devices_as_they_come_and_go(test: &Test) -> CaseResult {
-    let device: ARef<Device> = match Device::find_by_driver(b"cirrus") {
-        Ok(device) => device,
-        Err(error) if error == ENODEV => return Err(test.skip(format_args!("no cirrus"))),
-        Err(error) => return Err(error.into()),
-    };
+    let device = testing::device_or_skip(test, b"cirrus")?;
     let splashes = Arc::pin_init(
         pin_init!(CirrusSplashes {
             started <- new_mutex!(KVec::new()),

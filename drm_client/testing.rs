@@ -12,10 +12,41 @@ use crate::{
     alloc::{flags::GFP_KERNEL, KVec},
     bindings,
     error::{code::*, from_err_ptr, to_result, Result},
+    ktest::{CaseError, Test},
     types::ARef,
-    vmap_cache::{DmaBuf, Reserved},
+    vmap_cache::{flush_deferred_releases, DmaBuf, Reserved},
 };
 use core::ptr::NonNull;
+
+/// The first device of `driver`; the case is skipped, not failed, on a machine without one
+/// (QEMU without that display, for one).
+pub fn device_or_skip(test: &Test, driver: &[u8]) -> core::result::Result<ARef<Device>, CaseError> {
+    match Device::find_by_driver(driver) {
+        Ok(device) => Ok(device),
+        Err(error) if error == ENODEV => {
+            let name = core::str::from_utf8(driver).unwrap_or("the expected");
+            Err(test.skip(format_args!("no {name} device")))
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// How long [`wait_for_releases`] waits: 100 polls, 10 ms apart.
+const RELEASE_POLLS: u32 = 100;
+const RELEASE_POLL_MS: u32 = 10;
+
+/// Waits, for a second at most, until `released` says the releases a case is waiting for have
+/// happened. A dma-buf is a file: its last reference dropped from a kernel thread is released by
+/// the delayed-fput work, possibly still running when `flush_delayed_fput()` returns.
+pub fn wait_for_releases(test: &Test, mut released: impl FnMut() -> bool) {
+    for _ in 0..RELEASE_POLLS {
+        flush_deferred_releases();
+        if released() {
+            return;
+        }
+        test.sleep_ms(RELEASE_POLL_MS);
+    }
+}
 
 /// An open file of a device's primary node that holds DRM master, as a compositor does.
 ///

@@ -9,11 +9,10 @@ use kernel::{
     drm_client::{testing, Damage, Device, Format, Framebuffer},
     error::code::*,
     fbdev::{live_devices, testing::OpenFbDevice, FbDevice, FbHandler},
-    ktest::{CaseError, CaseResult, Test},
+    ktest::{CaseResult, Test},
     ktest_assert, ktest_assert_eq, ktest_hostile, ktest_suite,
     prelude::*,
     sync::Arc,
-    types::ARef,
     vmap_cache::Direction,
 };
 
@@ -39,7 +38,7 @@ fn with_console_on(
     driver: &[u8],
     body: impl FnOnce(&Arc<ConsoleRef>, &Device) -> CaseResult,
 ) -> CaseResult {
-    let device = find_display(test, driver)?;
+    let device = testing::device_or_skip(test, driver)?;
     let framebuffers = device.framebuffer_count();
     let console = Console::start(&device)?.ok_or(ENODEV)?;
     let result = match console.set_par() {
@@ -259,17 +258,8 @@ fn handover_to_a_master_and_back(test: &Test) -> CaseResult {
     })
 }
 
-/// The first device of `driver`, or the case is skipped.
-fn find_display(test: &Test, driver: &[u8]) -> core::result::Result<ARef<Device>, CaseError> {
-    match Device::find_by_driver(driver) {
-        Ok(device) => Ok(device),
-        Err(error) if error == ENODEV => Err(test.skip(format_args!("no such display"))),
-        Err(error) => Err(error.into()),
-    }
-}
-
 fn unplug_with_the_device_open(test: &Test) -> CaseResult {
-    let device = find_display(test, b"bochs-drm")?;
+    let device = testing::device_or_skip(test, b"bochs-drm")?;
     let live = live_devices();
     let console = Console::start(&device)?.ok_or(ENODEV)?;
     console.set_par()?;
@@ -298,7 +288,7 @@ fn unplug_with_the_device_open(test: &Test) -> CaseResult {
     drop(console);
     // The driver binds again, and a new device appears.
     unbound.rebind()?;
-    find_display(test, b"bochs-drm")?;
+    testing::device_or_skip(test, b"bochs-drm")?;
     Ok(())
 }
 

@@ -7,7 +7,7 @@
 //! framebuffers than before it: no GEM export, dma-buf, DRM file or framebuffer left behind.
 
 use crate::{
-    common::{kms_device_or_skip, settled_ref_count, with_kms_device, with_vgem_device},
+    common::{settled_ref_count, with_kms_device, with_vgem_device},
     pattern::{draw_pattern, holds_pattern, pattern_byte},
     team::{Tally, Team},
 };
@@ -556,7 +556,7 @@ fn master_holds_the_display_until_restore(test: &Test) -> CaseResult {
 }
 
 fn unplug_during_use_gives_enodev(test: &Test) -> CaseResult {
-    let device = kms_device_or_skip(test, BOCHS)?;
+    let device = testing::device_or_skip(test, BOCHS)?;
     {
         let Registered {
             client,
@@ -628,7 +628,7 @@ fn register_until_unplugged(device: &Device, kept: &Registrations, team: &Team) 
 }
 
 fn register_racing_an_unbind(test: &Test) -> CaseResult {
-    let device = kms_device_or_skip(test, BOCHS)?;
+    let device = testing::device_or_skip(test, BOCHS)?;
     let kept = Arc::pin_init(new_mutex!(KVec::new()), GFP_KERNEL)?;
     let (worker_device, worker_kept) = (device.clone(), kept.clone());
     let team = Team::start(1, move |_, team| {

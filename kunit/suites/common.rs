@@ -4,12 +4,12 @@
 //! a check at its end that everything the case created was released.
 
 use kernel::{
-    drm_client::{vgem, Device, GemObject},
-    error::{code::ENODEV, Result},
-    ktest::{CaseError, CaseResult, Test},
+    drm_client::{testing, vgem, Device, GemObject},
+    error::Result,
+    ktest::{CaseResult, Test},
     ktest_assert_eq,
     types::ARef,
-    vmap_cache::{flush_deferred_releases, ledger, DmaBuf},
+    vmap_cache::{ledger, DmaBuf},
 };
 
 /// A vgem shmem buffer of `size` bytes, exported in-kernel.
@@ -19,10 +19,6 @@ use kernel::{
 pub(crate) fn export_vgem_buffer(device: &Device, size: usize) -> Result<ARef<DmaBuf>> {
     GemObject::new_shmem(device, size)?.export()
 }
-
-/// How long a case waits for its dma-bufs' deferred releases: 100 polls, 10 ms apart.
-const RELEASE_POLLS: u32 = 100;
-const RELEASE_POLL_MS: u32 = 10;
 
 /// Runs `body` with vgem's device; see [`with_device`].
 pub(crate) fn with_vgem_device(
@@ -64,38 +60,16 @@ pub(crate) fn with_kms_device(
     driver: &[u8],
     body: impl FnOnce(&Device) -> CaseResult,
 ) -> CaseResult {
-    let device = kms_device_or_skip(test, driver)?;
+    let device = testing::device_or_skip(test, driver)?;
     let framebuffers_before = device.framebuffer_count();
     with_device(test, &device, body)?;
     ktest_assert_eq!(test, device.framebuffer_count(), framebuffers_before);
     Ok(())
 }
 
-/// The first device of `driver`; the case is skipped, not failed, on a machine without one
-/// (QEMU without that display, for one).
-pub(crate) fn kms_device_or_skip(
-    test: &Test,
-    driver: &[u8],
-) -> core::result::Result<ARef<Device>, CaseError> {
-    match Device::find_by_driver(driver) {
-        Ok(device) => Ok(device),
-        Err(error) if error == ENODEV => {
-            let name = core::str::from_utf8(driver).unwrap_or("the expected");
-            Err(test.skip(format_args!("no {name} device")))
-        }
-        Err(error) => Err(error.into()),
-    }
-}
-
 /// The device's reference count once it is down to `expected`, or after the last poll.
 pub(crate) fn settled_ref_count(test: &Test, device: &Device, expected: u32) -> u32 {
-    for _ in 0..RELEASE_POLLS {
-        flush_deferred_releases();
-        if device.ref_count() <= expected {
-            break;
-        }
-        test.sleep_ms(RELEASE_POLL_MS);
-    }
+    testing::wait_for_releases(test, || device.ref_count() <= expected);
     device.ref_count()
 }
 

@@ -23,16 +23,16 @@ use core::panic::Location;
 use kernel::{
     c_str,
     drm_client::{
-        testing::fail_nth, vgem, Allocator, Client, ClientHandler, Damage, Device, DoubleBuffer,
-        Format, Framebuffer, GemObject, Layout,
+        testing::{self, fail_nth},
+        vgem, Allocator, Client, ClientHandler, Damage, Device, DoubleBuffer, Format, Framebuffer,
+        GemObject, Layout,
     },
     fbdev::{live_devices, FbDevice, FbHandler, Shadow},
-    ktest::{CaseError, CaseResult, Test},
+    ktest::{CaseResult, Test},
     ktest_assert_eq, ktest_suite,
     prelude::*,
     sync::Arc,
-    types::ARef,
-    vmap_cache::{flush_deferred_releases, ledger, Direction},
+    vmap_cache::{ledger, Direction},
 };
 
 module! {
@@ -57,10 +57,6 @@ const MAX_POINTS: u32 = 4000;
 /// A framebuffer small enough for every display.
 const SIDE: u32 = 64;
 
-/// How long a check waits for deferred releases: 100 polls, 10 ms apart.
-const RELEASE_POLLS: u32 = 100;
-const RELEASE_POLL_MS: u32 = 10;
-
 /// Everything a leak on an error path would change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Snapshot {
@@ -82,13 +78,7 @@ fn snapshot(device: &Device) -> Snapshot {
 /// The snapshot once it is back to `before`, or after the last poll: a dma-buf's release may
 /// be deferred to the delayed-fput work.
 fn settled(test: &Test, device: &Device, before: &Snapshot) -> Snapshot {
-    for _ in 0..RELEASE_POLLS {
-        flush_deferred_releases();
-        if snapshot(device) == *before {
-            break;
-        }
-        test.sleep_ms(RELEASE_POLL_MS);
-    }
+    testing::wait_for_releases(test, || snapshot(device) == *before);
     snapshot(device)
 }
 
@@ -158,14 +148,6 @@ impl FbHandler for Quiet {
     fn damaged(&self, _area: Damage) {}
 }
 
-fn device_or_skip(test: &Test, driver: &[u8]) -> core::result::Result<ARef<Device>, CaseError> {
-    match Device::find_by_driver(driver) {
-        Ok(device) => Ok(device),
-        Err(error) if error == ENODEV => Err(test.skip(format_args!("no such display"))),
-        Err(error) => Err(error.into()),
-    }
-}
-
 fn new_client(device: &Device) -> Result<Arc<Client>> {
     let handler = Arc::new(Quiet, GFP_KERNEL)?;
     Client::new(device, c_str!("vmap_client_faults"), handler)
@@ -181,7 +163,7 @@ fn vgem_buffer_exported_and_mapped(test: &Test) -> CaseResult {
 }
 
 fn client_and_vgem_framebuffer_on_vkms(test: &Test) -> CaseResult {
-    let device = device_or_skip(test, b"vkms")?;
+    let device = testing::device_or_skip(test, b"vkms")?;
     sweep(
         test,
         &device,
@@ -202,7 +184,7 @@ fn client_and_vgem_framebuffer_on_vkms(test: &Test) -> CaseResult {
 }
 
 fn device_framebuffer_on_bochs(test: &Test) -> CaseResult {
-    let device = device_or_skip(test, b"bochs-drm")?;
+    let device = testing::device_or_skip(test, b"bochs-drm")?;
     let client = new_client(&device)?;
     sweep(test, &device, "video memory framebuffer on bochs", || {
         Framebuffer::new(&client, Allocator::Device, SIDE, SIDE, Format::Xrgb8888)
@@ -210,7 +192,7 @@ fn device_framebuffer_on_bochs(test: &Test) -> CaseResult {
 }
 
 fn cpu_access_on_bochs(test: &Test) -> CaseResult {
-    let device = device_or_skip(test, b"bochs-drm")?;
+    let device = testing::device_or_skip(test, b"bochs-drm")?;
     let client = new_client(&device)?;
     let fb = Framebuffer::new(&client, Allocator::Device, SIDE, SIDE, Format::Xrgb8888)?;
     sweep(
@@ -242,7 +224,7 @@ fn screen_sized(client: &Arc<Client>, allocator: Allocator) -> Result<Framebuffe
 }
 
 fn mode_set_and_flush_on_vkms(test: &Test) -> CaseResult {
-    let device = device_or_skip(test, b"vkms")?;
+    let device = testing::device_or_skip(test, b"vkms")?;
     let client = new_client(&device)?;
     let fb = screen_sized(&client, Allocator::VgemOrDevice)?;
     sweep(test, &device, "mode set and damage flush on vkms", || {
@@ -253,7 +235,7 @@ fn mode_set_and_flush_on_vkms(test: &Test) -> CaseResult {
 }
 
 fn flip_on_bochs(test: &Test) -> CaseResult {
-    let device = device_or_skip(test, b"bochs-drm")?;
+    let device = testing::device_or_skip(test, b"bochs-drm")?;
     let client = new_client(&device)?;
     let outputs = client.probe_outputs()?;
     let output = outputs.first().ok_or(ENODEV)?;
@@ -267,7 +249,7 @@ fn flip_on_bochs(test: &Test) -> CaseResult {
 }
 
 fn fbdev_registration_on_vkms(test: &Test) -> CaseResult {
-    let device = device_or_skip(test, b"vkms")?;
+    let device = testing::device_or_skip(test, b"vkms")?;
     let handler = Arc::new(Quiet, GFP_KERNEL)?;
     sweep(
         test,

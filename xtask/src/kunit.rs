@@ -72,13 +72,17 @@ pub fn parse_log(tree: &Path, log: &Path, show: bool) -> Result<(Summary, Vec<Ca
     Ok((total, all_cases))
 }
 
+/// `line` without the kernel's `[    1.234567] ` timestamp, if it has one.
+fn without_timestamp(line: &str) -> &str {
+    line.strip_prefix('[')
+        .and_then(|rest| rest.split_once("] "))
+        .map_or(line, |(_, content)| content)
+}
+
 /// Whether a KTAP document's top-level plan is `1..0`.
 fn plans_nothing(document: &str) -> bool {
     document.lines().any(|line| {
-        let content = line
-            .strip_prefix('[')
-            .and_then(|rest| rest.split_once("] "))
-            .map_or(line, |(_, content)| content);
+        let content = without_timestamp(line);
         content.trim_end() == "1..0"
     })
 }
@@ -90,11 +94,7 @@ pub fn without_lines_inside_headers(text: &str) -> String {
     let mut kept = String::with_capacity(text.len());
     let mut in_header = false;
     for line in text.lines() {
-        let content = line
-            .strip_prefix('[')
-            .and_then(|rest| rest.split_once("] "))
-            .map_or(line, |(_, content)| content)
-            .trim();
+        let content = without_timestamp(line).trim();
         if content == "KTAP version 1" {
             in_header = true;
         } else if in_header {
@@ -115,10 +115,7 @@ pub fn ktap_documents(text: &str) -> Vec<String> {
     let mut documents = vec![String::new()];
     let mut seen_header = false;
     for line in text.lines() {
-        let content = line
-            .strip_prefix('[')
-            .and_then(|rest| rest.split_once("] "))
-            .map_or(line, |(_, content)| content);
+        let content = without_timestamp(line);
         if content.trim_end() == "KTAP version 1" {
             if seen_header {
                 documents.push(String::new());
