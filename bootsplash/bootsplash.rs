@@ -15,6 +15,8 @@
 
 mod bmp;
 mod draw;
+#[cfg(CONFIG_DRM_VMAP_CLIENT_FAULT_TEST)]
+mod faults;
 mod options;
 mod picture;
 mod running;

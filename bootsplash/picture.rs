@@ -59,6 +59,20 @@ pub(crate) enum Refusal {
     Bad(BmpError),
 }
 
+#[cfg(CONFIG_DRM_VMAP_CLIENT_KUNIT_TEST)]
+impl Refusal {
+    /// The errno that stands for the refusal where one is needed: `ENOMEM` for a picture that
+    /// found no memory, `EINVAL` for bad data.
+    pub(crate) fn errno(self) -> Error {
+        match self {
+            Refusal::Absent => ENOENT,
+            Refusal::Failed(errno) => Error::from_errno(errno),
+            Refusal::Bad(BmpError::NoMemory) => ENOMEM,
+            Refusal::Bad(_) => EINVAL,
+        }
+    }
+}
+
 /// The picture chosen, where it came from, and the firmware's offsets for its logo.
 pub(crate) struct Picture {
     /// The decoded image; `None` for [`Source::SolidColour`].

@@ -14,7 +14,7 @@
 use crate::draw::{Bar, Canvas};
 use crate::picture::Picture;
 use crate::scene::Scene;
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 use kernel::{
     c_str,
     drm_client::{
@@ -49,6 +49,9 @@ pub(crate) trait ProgressSource: Send + Sync {
 
 /// Frames [`DeviceSplash::start`] draws before the animation begins.
 const FIRST_FRAMES: u64 = 2;
+
+/// Frames in a row that may fail for want of memory or time before the splash gives up.
+const MAX_FAILED_FRAMES: u32 = 30;
 
 /// The sweep of the bar takes this many seconds each way while no progress is reported.
 const SWEEP_SECONDS: u32 = 1;
@@ -157,6 +160,12 @@ pub(crate) struct DeviceSplash {
     frames: AtomicU64,
     /// Outputs lit by the first frame.
     lit: AtomicU32,
+    /// Frames that failed since the last one that did not, and frames skipped in all.
+    failed_in_a_row: AtomicU32,
+    skipped: AtomicU64,
+    /// The errno of the frame that ended the splash (`EBUSY` for a handover), set once the
+    /// frame released everything; 0 while it runs or when it was ended otherwise.
+    ended_by: AtomicI32,
 }
 
 impl DeviceSplash {
@@ -179,6 +188,9 @@ impl DeviceSplash {
                 active <- new_mutex!(None),
                 frames: AtomicU64::new(0),
                 lit: AtomicU32::new(0),
+                failed_in_a_row: AtomicU32::new(0),
+                skipped: AtomicU64::new(0),
+                ended_by: AtomicI32::new(0),
             }),
             GFP_KERNEL,
         )?;
@@ -287,17 +299,29 @@ impl DeviceSplash {
     #[cfg(CONFIG_DRM_VMAP_CLIENT_KUNIT_TEST)]
     /// The cache counters of each framebuffer, the shown one first.
     pub(crate) fn buffer_stats(&self) -> Result<KVec<Stats>> {
+        self.for_each_buffer(Framebuffer::stats)
+    }
+
+    #[cfg(CONFIG_DRM_VMAP_CLIENT_KUNIT_TEST)]
+    /// The IDs of the framebuffers it draws into, the shown one first; none once it ended.
+    pub(crate) fn framebuffer_ids(&self) -> Result<KVec<u32>> {
+        self.for_each_buffer(Framebuffer::id)
+    }
+
+    #[cfg(CONFIG_DRM_VMAP_CLIENT_KUNIT_TEST)]
+    /// `what` of each framebuffer, the shown one first; nothing once the splash ended.
+    fn for_each_buffer<T>(&self, what: impl Fn(&Framebuffer) -> T) -> Result<KVec<T>> {
         let active = self.active.lock();
-        let mut stats = KVec::new();
+        let mut each = KVec::new();
         match active.as_ref().map(|active| &active.surface) {
             Some(Surface::Flipping { buffers, .. }) => {
-                stats.push(buffers.front().stats(), GFP_KERNEL)?;
-                stats.push(buffers.back().stats(), GFP_KERNEL)?;
+                each.push(what(buffers.front()), GFP_KERNEL)?;
+                each.push(what(buffers.back()), GFP_KERNEL)?;
             }
-            Some(Surface::InPlace { buffer, .. }) => stats.push(buffer.stats(), GFP_KERNEL)?,
+            Some(Surface::InPlace { buffer, .. }) => each.push(what(buffer), GFP_KERNEL)?,
             None => {}
         }
-        Ok(stats)
+        Ok(each)
     }
 
     /// How the framebuffers were allocated (and why not from vgem), and whether the splash
@@ -330,8 +354,19 @@ impl DeviceSplash {
         }
     }
 
-    /// Draws frame `number` and puts it on screen; returns how many outputs show it.
+    /// Draws frame `number` and puts it on screen; returns how many outputs show it. After a
+    /// failure, the next frame draws everything whole, and sets the mode if this one was to.
     fn draw_frame(&self, active: &mut Active, number: u64) -> Result<usize> {
+        let mode_set = active.mode_set;
+        let shown = self.draw_and_show(active, number);
+        if shown.is_err() {
+            active.surface.mark_all_fresh();
+            active.mode_set = mode_set;
+        }
+        shown
+    }
+
+    fn draw_and_show(&self, active: &mut Active, number: u64) -> Result<usize> {
         let bar = self.bar(number);
         let image = self.picture.image.as_ref();
         let background = self.settings.background;
@@ -388,8 +423,9 @@ impl DeviceSplash {
         }
     }
 
-    /// Runs frame `number` of the animation: stops at a handover or an error, and then
-    /// releases everything.
+    /// Runs frame `number` of the animation. Skips it if it fails for want of memory or time
+    /// (video memory full, a fence late), as long as that does not last; stops at a handover
+    /// or any other error, and then releases everything.
     pub(crate) fn frame(&self, number: u64) -> Next {
         let mut guard = self.active.lock();
         let Some(active) = guard.as_mut() else {
@@ -401,17 +437,28 @@ impl DeviceSplash {
             self.draw_frame(active, number)
         };
         let Err(error) = outcome else {
+            self.failed_in_a_row.store(0, Ordering::Relaxed);
             self.frames.fetch_add(1, Ordering::AcqRel);
             return Next::Continue;
         };
+        if self.may_skip(error, number) {
+            return Next::Continue;
+        }
         // Released outside the lock: the client's unregistration takes the device's client
         // list lock, under which the DRM core calls our handler, which takes this one.
         let ended = guard.take();
         drop(guard);
         drop(ended);
+        self.ended_by.store(error.to_errno(), Ordering::Release);
         if error == EBUSY {
             pr_info!(
                 "{}: user space took the display; splash ended after {} frames, nothing held\n",
+                self.device.driver_name(),
+                self.frames()
+            );
+        } else if error == ENODEV {
+            pr_info!(
+                "{}: device unplugged; splash ended after {} frames, nothing held\n",
                 self.device.driver_name(),
                 self.frames()
             );
@@ -423,6 +470,30 @@ impl DeviceSplash {
             );
         }
         Next::Stop
+    }
+
+    /// Whether a frame that failed with `error` is skipped rather than the end of the splash.
+    fn may_skip(&self, error: Error, number: u64) -> bool {
+        let transient = [ENOMEM, ENOSPC, EAGAIN, ETIMEDOUT, EINTR, ERESTARTSYS].contains(&error);
+        let failed = self.failed_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
+        if !transient || failed >= MAX_FAILED_FRAMES {
+            return false;
+        }
+        self.skipped.fetch_add(1, Ordering::Relaxed);
+        if failed == 1 {
+            pr_info!(
+                "{}: frame {number} skipped (error {}); trying again at the next one\n",
+                self.device.driver_name(),
+                error.to_errno()
+            );
+        }
+        true
+    }
+
+    #[cfg(CONFIG_DRM_VMAP_CLIENT_KUNIT_TEST)]
+    /// Frames skipped because they failed for want of memory or time.
+    pub(crate) fn skipped_frames(&self) -> u64 {
+        self.skipped.load(Ordering::Relaxed)
     }
 
     /// The layout of every output, and the geometry of the framebuffers.
@@ -442,6 +513,15 @@ impl DeviceSplash {
             Surface::InPlace { buffer, .. } => *buffer.layout(),
         };
         Ok((scenes, Some(layout)))
+    }
+
+    #[cfg(CONFIG_DRM_VMAP_CLIENT_KUNIT_TEST)]
+    /// The error of the frame that ended the splash, once that frame released everything.
+    pub(crate) fn ended_by(&self) -> Option<Error> {
+        match self.ended_by.load(Ordering::Acquire) {
+            0 => None,
+            errno => Some(Error::from_errno(errno)),
+        }
     }
 
     #[cfg(CONFIG_DRM_VMAP_CLIENT_KUNIT_TEST)]

@@ -21,7 +21,7 @@ use kernel::{
     prelude::*,
     sync::{Arc, Mutex},
     time::Ktime,
-    vmap_cache::flush_deferred_releases,
+    vmap_cache::ledger,
 };
 
 /// The built-in picture's size and a few of its pixels (see `logo/make_logo.py`).
@@ -433,7 +433,7 @@ fn command_line_options_parse(test: &Test) -> CaseResult {
 }
 
 /// Progress that a case sets.
-struct FixedProgress(Option<u32>);
+pub(crate) struct FixedProgress(Option<u32>);
 
 impl ProgressSource for FixedProgress {
     fn progress(&self) -> Option<u32> {
@@ -441,7 +441,7 @@ impl ProgressSource for FixedProgress {
     }
 }
 
-static NO_PROGRESS: FixedProgress = FixedProgress(None);
+pub(crate) static NO_PROGRESS: FixedProgress = FixedProgress(None);
 static HALF_DONE: FixedProgress = FixedProgress(Some(50));
 
 /// Runs `body` with a splash of the built-in picture on vkms; see [`with_splash_on`].
@@ -465,27 +465,32 @@ fn with_splash_on(
     let device = testing::device_or_skip(test, driver)?;
     let framebuffers = device.framebuffer_count();
     let references = device.ref_count();
-    let picture = Arc::new(picture::built_in().map_err(|_| EINVAL)?, GFP_KERNEL)?;
+    let held = ledger::holdings();
+    let splash = start_splash(&device, progress, flips)?.ok_or(ENODEV)?;
+    let result = body(&splash);
+    splash.end();
+    drop(splash);
+    testing::wait_for_releases(test, || device.ref_count() <= references);
+    result?;
+    ktest_assert_eq!(test, device.framebuffer_count(), framebuffers);
+    ktest_assert_eq!(test, device.ref_count(), references);
+    ktest_assert_eq!(test, ledger::holdings(), held);
+    Ok(())
+}
+
+/// Starts a splash of the built-in picture on `device`, not animated.
+pub(crate) fn start_splash(
+    device: &Device,
+    progress: &'static FixedProgress,
+    flips: bool,
+) -> Result<Option<Arc<DeviceSplash>>> {
+    let picture = Arc::new(picture::built_in().map_err(Refusal::errno)?, GFP_KERNEL)?;
     let settings = Settings {
         fps: 30,
         background: 0x0020_3040,
         flips,
     };
-    let splash = DeviceSplash::start(&device, picture, settings, progress, None)?.ok_or(ENODEV)?;
-    let result = body(&splash);
-    splash.end();
-    drop(splash);
-    for _ in 0..100 {
-        flush_deferred_releases();
-        if device.ref_count() <= references {
-            break;
-        }
-        test.sleep_ms(10);
-    }
-    result?;
-    ktest_assert_eq!(test, device.framebuffer_count(), framebuffers);
-    ktest_assert_eq!(test, device.ref_count(), references);
-    Ok(())
+    DeviceSplash::start(device, picture, settings, progress, None)
 }
 
 /// The frame on screen, as the display reads it.
@@ -504,29 +509,40 @@ fn pixel_at(frame: &[u8], pitch: usize, x: u32, y: u32) -> u32 {
     })
 }
 
+/// The pixels of the first output's picture that differ from the picture in `frame`.
+fn wrong_picture_pixels(
+    splash: &DeviceSplash,
+    scene: &Scene,
+    frame: &[u8],
+    pitch: usize,
+) -> Result<u32> {
+    let image = splash.picture().image.as_ref().ok_or(EINVAL)?;
+    let placement = scene.picture.ok_or(EINVAL)?;
+    let picture = picture_area(scene).ok_or(EINVAL)?;
+    let scale = i64::from(placement.scale);
+    let mut wrong = 0;
+    for y in picture.y..picture.y + picture.height {
+        for x in picture.x..picture.x + picture.width {
+            let source_x =
+                u32::try_from((i64::from(x) - placement.x) / scale).map_err(|_| EINVAL)?;
+            let source_y =
+                u32::try_from((i64::from(y) - placement.y) / scale).map_err(|_| EINVAL)?;
+            if pixel_at(frame, pitch, x, y) != image.pixel(source_x, source_y) {
+                wrong += 1;
+            }
+        }
+    }
+    Ok(wrong)
+}
+
 fn splash_shows_the_picture_where_it_says(test: &Test) -> CaseResult {
     with_splash(test, &HALF_DONE, |splash| {
         let (scenes, layout) = splash.current_scenes()?;
         let layout = layout.ok_or(ENODEV)?;
         let (frame, id) = shown_frame(splash)?;
         ktest_assert_eq!(test, testing::scanned_out_id(splash.device()), id);
-        let image = splash.picture().image.as_ref().ok_or(EINVAL)?;
         let scene = scenes.first().ok_or(ENODEV)?;
-        let placement = scene.picture.ok_or(EINVAL)?;
-        let picture = picture_area(scene).ok_or(EINVAL)?;
-        let mut wrong = 0;
-        for y in picture.y..picture.y + picture.height {
-            for x in picture.x..picture.x + picture.width {
-                let scale = i64::from(placement.scale);
-                let source_x =
-                    u32::try_from((i64::from(x) - placement.x) / scale).map_err(|_| EINVAL)?;
-                let source_y =
-                    u32::try_from((i64::from(y) - placement.y) / scale).map_err(|_| EINVAL)?;
-                if pixel_at(&frame, layout.pitch(), x, y) != image.pixel(source_x, source_y) {
-                    wrong += 1;
-                }
-            }
-        }
+        let wrong = wrong_picture_pixels(splash, scene, &frame, layout.pitch())?;
         ktest_assert_eq!(test, wrong, 0);
         // Background outside the picture and the bar, the bar at 50%.
         ktest_assert_eq!(test, pixel_at(&frame, layout.pitch(), 0, 0), 0x0020_3040);
@@ -648,6 +664,78 @@ fn frames_on_video_memory_remap_only_when_moved(test: &Test) -> CaseResult {
     })
 }
 
+/// Bursts of video memory pressure in [`pressure_mid_frame_keeps_the_picture`].
+const PRESSURE_BURSTS: u32 = 12;
+/// The size of a buffer pinned in video memory to make pressure, and at most how many.
+const FILLER_SIZE: usize = 1 << 20;
+const MAX_FILLERS: usize = 32;
+
+/// Fills `device`'s video memory with pinned buffers, evicting whatever is idle, and keeps
+/// them for `hold_ms`.
+fn pressure_burst(test: &Test, device: &Device, hold_ms: u32) -> Result {
+    let mut fillers = KVec::new();
+    while fillers.len() < MAX_FILLERS {
+        match testing::VramFiller::pin(device, FILLER_SIZE) {
+            Ok(filler) => fillers.push(filler, GFP_KERNEL)?,
+            Err(error) if error == ENOMEM => break,
+            Err(error) => return Err(error),
+        }
+    }
+    test.sleep_ms(hold_ms);
+    Ok(())
+}
+
+fn pressure_mid_frame_keeps_the_picture(test: &Test) -> CaseResult {
+    with_splash_on(test, b"bochs-drm", &HALF_DONE, true, |splash| {
+        let (_, remaps_before, _) = mapping_counts(splash)?;
+        let clock = splash.animate()?;
+        let mut clean = 0;
+        for burst in 0..PRESSURE_BURSTS {
+            // At a different point of a frame each time: in the middle of its drawing (the
+            // back buffer is pinned and stays), between its drawing and its flip (the flip
+            // brings the buffer back), or between frames; held across some frames, which fail
+            // to flip for want of video memory and are skipped.
+            test.sleep_ms(5 + burst * 7);
+            pressure_burst(test, splash.device(), burst % 4 * 20)?;
+            if splash.is_active() {
+                clean += 1;
+            }
+        }
+        // Frames after the last burst put the picture back on screen.
+        let frames = splash.frames();
+        let mut waited = 0;
+        while splash.frames() < frames + 3 && waited < HANDOVER_MS {
+            test.sleep_ms(10);
+            waited += 10;
+        }
+        clock.stop();
+        pr_info!(
+            "hostile inputs: video memory pressure during a bochs splash's frames ({} frames \
+             skipped): {PRESSURE_BURSTS} tried, {clean} clean\n",
+            splash.skipped_frames()
+        );
+        ktest_assert_eq!(test, clean, PRESSURE_BURSTS);
+        ktest_assert_eq!(test, splash.ended_by(), None);
+        ktest_assert!(test, splash.frames() >= frames + 3);
+        // Pressure moved the back buffer out of video memory at least once; the next access
+        // noticed and remapped.
+        let (_, remaps, _) = mapping_counts(splash)?;
+        ktest_assert!(test, remaps > remaps_before);
+        // What the display scans out is the picture, pixel for pixel.
+        let (scenes, layout) = splash.current_scenes()?;
+        let layout = layout.ok_or(ENODEV)?;
+        let (frame, id) = shown_frame(splash)?;
+        ktest_assert_eq!(test, testing::scanned_out_id(splash.device()), id);
+        let scene = scenes.first().ok_or(ENODEV)?;
+        ktest_assert_eq!(
+            test,
+            wrong_picture_pixels(splash, scene, &frame, layout.pitch())?,
+            0
+        );
+        Ok(())
+    })
+}
+
 /// Starts a splash on every cirrus device it is told about, and keeps them.
 #[pin_data]
 struct CirrusSplashes {
@@ -723,6 +811,48 @@ fn watch_follows_devices_as_they_come_and_go(test: &Test) -> CaseResult {
     Ok(())
 }
 
+/// Unplugs in [`unplug_mid_animation_ends_cleanly`].
+const UNPLUG_ROUNDS: u32 = 4;
+
+/// Unbinds cirrus `delay_ms` into a splash's animation; returns whether the splash ended,
+/// by the unregister callback or by a frame that met the unplug, and left nothing behind.
+fn unplug_round(test: &Test, delay_ms: u32, flips: bool) -> Result<bool> {
+    let device = Device::find_by_driver(b"cirrus")?;
+    let held = ledger::holdings();
+    let splash = start_splash(&device, &NO_PROGRESS, flips)?.ok_or(ENODEV)?;
+    let clock = splash.animate()?;
+    test.sleep_ms(delay_ms);
+    let unbound = testing::Unbound::unbind(&device)?;
+    let ended = !splash.is_active() && matches!(splash.ended_by(), None | Some(ENODEV));
+    clock.stop();
+    drop((clock, splash));
+    testing::wait_for_releases(test, || device.ref_count() <= 1);
+    let left = device.ref_count() != 1 || ledger::holdings() != held;
+    drop(device);
+    unbound.rebind()?;
+    Ok(ended && !left)
+}
+
+fn unplug_mid_animation_ends_cleanly(test: &Test) -> CaseResult {
+    testing::device_or_skip(test, b"cirrus")?;
+    let mut clean = 0;
+    for round in 0..UNPLUG_ROUNDS {
+        if unplug_round(test, 10 + round * 25, round % 2 == 0)? {
+            clean += 1;
+        }
+    }
+    pr_info!(
+        "hostile inputs: unplugs of cirrus during a splash's animation: {UNPLUG_ROUNDS} tried, \
+         {clean} clean\n"
+    );
+    ktest_assert_eq!(test, clean, UNPLUG_ROUNDS);
+    // The driver is back, and a splash on its new device animates.
+    with_splash_on(test, b"cirrus", &NO_PROGRESS, true, |splash| {
+        ktest_assert_eq!(test, splash.frame(2), Next::Continue);
+        Ok(())
+    })
+}
+
 /// The RGB565 pixel at (`x`, `y`) of cirrus's video memory, scanning out a `pitch`-byte
 /// RGB565 framebuffer.
 fn cirrus_pixel(device: &Device, pitch: usize, x: u32, y: u32) -> Result<[u8; 2]> {
@@ -789,6 +919,74 @@ fn handover_stops_and_releases_everything(test: &Test) -> CaseResult {
     })
 }
 
+/// Rounds of [`master_comes_and_goes_while_animating`].
+const MASTER_ROUNDS: u32 = 12;
+
+/// How long a splash may take to notice a master: many frames at 30 a second, on a debug
+/// kernel under TCG.
+const HANDOVER_MS: u32 = 3000;
+
+/// One round: a splash animates, user space takes the display `delay_ms` later (at a
+/// different point of a frame each round), and gives it back.
+fn master_round(test: &Test, device: &Device, delay_ms: u32, flips: bool) -> CaseResult {
+    let splash = start_splash(device, &NO_PROGRESS, flips)?.ok_or(ENODEV)?;
+    let ours = splash.framebuffer_ids()?;
+    let clock = splash.animate()?;
+    test.sleep_ms(delay_ms);
+    let master = testing::MasterFile::open(device)?;
+    let mut waited = 0;
+    while splash.ended_by().is_none() && waited < HANDOVER_MS {
+        test.sleep_ms(10);
+        waited += 10;
+    }
+    // The frame that saw the master ended the splash with EBUSY, whatever it was doing, and
+    // released everything.
+    let ended: Result = splash.ended_by().map_or(Ok(()), Err);
+    test.hostile_input(
+        format_args!(
+            "DRM master taken {delay_ms} ms into a {} splash's animation",
+            if flips { "flipping" } else { "redrawing" }
+        ),
+        &ended,
+        EBUSY,
+    )?;
+    ktest_assert_eq!(test, splash.framebuffer_ids()?.len(), 0);
+    ktest_assert!(test, !ours.contains(&testing::scanned_out_id(device)));
+    // Giving the display back asks the clients to restore: an ended splash declines, and its
+    // animation does not come back.
+    drop(master);
+    ktest_assert!(test, !splash.is_active());
+    ktest_assert!(test, !ours.contains(&testing::scanned_out_id(device)));
+    clock.stop();
+    Ok(())
+}
+
+fn master_comes_and_goes_while_animating(test: &Test) -> CaseResult {
+    let device = testing::device_or_skip(test, b"vkms")?;
+    let framebuffers = device.framebuffer_count();
+    let references = device.ref_count();
+    let held = ledger::holdings();
+    // A master already there: the splash does not start, and holds nothing.
+    {
+        let _master = testing::MasterFile::open(&device)?;
+        let started = start_splash(&device, &NO_PROGRESS, true);
+        test.hostile_input(
+            format_args!("splash started under a DRM master"),
+            &started,
+            EBUSY,
+        )?;
+    }
+    for round in 0..MASTER_ROUNDS {
+        // Frames are 33 ms apart: 0, 7, 14, ... 77 ms lands in every part of one.
+        master_round(test, &device, round * 7, round % 2 == 0)?;
+        testing::wait_for_releases(test, || device.ref_count() <= references);
+        ktest_assert_eq!(test, device.framebuffer_count(), framebuffers);
+        ktest_assert_eq!(test, device.ref_count(), references);
+        ktest_assert_eq!(test, ledger::holdings(), held);
+    }
+    Ok(())
+}
+
 fn bar_shows_progress_or_sweeps(test: &Test) -> CaseResult {
     ktest_assert_eq!(test, Bar::Progress(0).lit(200), (0, 0));
     ktest_assert_eq!(test, Bar::Progress(50).lit(200), (0, 100));
@@ -830,8 +1028,11 @@ ktest_suite!(
         frames_damage_only_the_bar,
         frames_reuse_their_mappings,
         frames_on_video_memory_remap_only_when_moved,
+        pressure_mid_frame_keeps_the_picture,
         watch_follows_devices_as_they_come_and_go,
+        unplug_mid_animation_ends_cleanly,
         in_place_frames_reach_the_display,
         handover_stops_and_releases_everything,
+        master_comes_and_goes_while_animating,
     ]
 );

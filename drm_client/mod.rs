@@ -45,6 +45,8 @@ mod allocator;
 mod client;
 mod device;
 mod double_buffer;
+#[cfg(all(CONFIG_DRM_VMAP_CLIENT_KUNIT_TEST, CONFIG_FAULT_INJECTION))]
+pub mod fault_sweep;
 mod firmware;
 mod frame_clock;
 mod framebuffer;

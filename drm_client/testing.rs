@@ -472,26 +472,3 @@ pub fn vmap_client_debugfs(device: &Device) -> Result<KVec<u8>> {
     unsafe { text.set_len(len.min(text.capacity())) };
     Ok(text)
 }
-
-/// Failure injection on the current task, as syzkaller does it through
-/// `/proc/thread-self/fail-nth`: every fault point the task passes (failslab, fail_page_alloc)
-/// counts down, and the chosen one fails.
-///
-/// Which allocations are fault points is set in debugfs (`failslab/ignore-gfp-wait`,
-/// `fail_page_alloc/min-order`, ...); by default, allocations that may sleep are not.
-#[cfg(CONFIG_FAULT_INJECTION)]
-pub mod fail_nth {
-    use crate::bindings;
-
-    /// Makes the `nth` next fault point of the current task fail (`1` for the next one).
-    pub fn arm(nth: u32) {
-        // SAFETY: Only sets the current task's counter.
-        unsafe { bindings::drm_vmap_client_test_fail_nth(nth) };
-    }
-
-    /// Disarms; returns whether the failure was injected since [`arm`].
-    pub fn disarm() -> bool {
-        // SAFETY: Only reads and clears the current task's counter.
-        unsafe { bindings::drm_vmap_client_test_fail_nth_left() == 0 }
-    }
-}

@@ -17,8 +17,8 @@ use kernel::{
     c_str,
     drm_client::{
         testing::{self, MasterFile, Unbound},
-        Allocator, Client, ClientHandler, Device, DoubleBuffer, Format, Framebuffer, GemObject,
-        Layout, Registration, RestoreRequest,
+        Allocator, Client, ClientHandler, Device, DoubleBuffer, Format, Framebuffer,
+        FramebufferVmap, GemObject, Layout, Registration, RestoreRequest,
     },
     error::{code::*, Result},
     fmt,
@@ -30,7 +30,7 @@ use kernel::{
     str::CString,
     sync::{Arc, ArcBorrow, Mutex},
     time::Ktime,
-    vmap_cache::{Direction, ManualFence, DEFAULT_FENCE_TIMEOUT_MS},
+    vmap_cache::{ledger, Direction, ManualFence, DEFAULT_FENCE_TIMEOUT_MS},
 };
 
 const VKMS: &[u8] = b"vkms";
@@ -417,7 +417,11 @@ fn unsignalled_writers_fail_a_flip_in_time(test: &Test) -> CaseResult {
         let writer = ManualFence::new()?;
         writer.attach_as_writer(fb.dma_buf())?;
         let waited = timed_ms(|| client.show(fb));
-        ktest_assert_err!(test, waited.0, ETIMEDOUT);
+        test.hostile_input(
+            format_args!("show of a buffer whose writer's fence never signals"),
+            &waited.0,
+            ETIMEDOUT,
+        )?;
         ktest_assert!(test, within_fence_timeout(waited.1));
         ktest_assert!(test, testing::scanned_out_id(device) != fb.id());
         writer.signal();
@@ -427,7 +431,11 @@ fn unsignalled_writers_fail_a_flip_in_time(test: &Test) -> CaseResult {
         let writer = ManualFence::new()?;
         writer.attach_as_writer(fb.dma_buf())?;
         let waited = timed_ms(|| client.restore_display());
-        ktest_assert_err!(test, waited.0, ETIMEDOUT);
+        test.hostile_input(
+            format_args!("restore of a buffer whose writer's fence never signals"),
+            &waited.0,
+            ETIMEDOUT,
+        )?;
         ktest_assert!(test, within_fence_timeout(waited.1));
         writer.signal();
         client.restore_display()?;
@@ -577,14 +585,14 @@ fn unplug_during_use_gives_enodev(test: &Test) -> CaseResult {
         ktest_assert_eq!(test, recorder.unregisters.load(Ordering::Relaxed), 1);
         ktest_assert!(test, !registration.is_registered());
         ktest_assert!(test, client.is_unplugged());
-        ktest_assert_err!(test, user.begin_access(Direction::Write), ENODEV);
-        ktest_assert_err!(test, client.show(&fb), ENODEV);
-        ktest_assert_err!(test, client.probe_outputs(), ENODEV);
-        ktest_assert_err!(test, fb.flush_all(), ENODEV);
+        ktest_hostile!(test, user.begin_access(Direction::Write), ENODEV);
+        ktest_hostile!(test, client.show(&fb), ENODEV);
+        ktest_hostile!(test, client.probe_outputs(), ENODEV);
+        ktest_hostile!(test, fb.flush_all(), ENODEV);
         let another = Framebuffer::new(&client, Allocator::Device, 64, 64, Format::Xrgb8888);
-        ktest_assert_err!(test, another, ENODEV);
-        ktest_assert_err!(test, client.register(), ENODEV);
-        ktest_assert_err!(test, new_client(&device), ENODEV);
+        ktest_hostile!(test, another, ENODEV);
+        ktest_hostile!(test, client.register(), ENODEV);
+        ktest_hostile!(test, new_client(&device), ENODEV);
         drop((user, fb, registration, client));
         // Only the driver's reference went with the unbind; ours is the last one now.
         ktest_assert_eq!(test, settled_ref_count(test, &device, 1), 1);
@@ -596,6 +604,135 @@ fn unplug_during_use_gives_enodev(test: &Test) -> CaseResult {
     let (client, _) = new_client(&device)?;
     let fb = Framebuffer::new(&client, Allocator::Device, 64, 64, Format::Xrgb8888)?;
     draw_and_read_back(test, &fb, 5)?;
+    Ok(())
+}
+
+/// A double buffer that one worker flips, and a framebuffer's mapping that another accesses.
+#[pin_data]
+struct InUse {
+    #[pin]
+    buffers: Mutex<DoubleBuffer>,
+    #[pin]
+    user: Mutex<FramebufferVmap>,
+}
+
+/// Flips or accesses (by `index`) until the device is gone: every call must succeed before
+/// the unplug, and the first call that starts after it (the case sets the team's stop flag once
+/// the unbind returned) must fail with `ENODEV`. Unlike `ENODEV` any other errno is a failure.
+fn use_until_unplugged(in_use: &InUse, index: usize, team: &Team) -> Tally {
+    let mut tally = Tally {
+        hostile: 1,
+        ..Tally::default()
+    };
+    let (mut buffers, mut user) = match index {
+        0 => (Some(in_use.buffers.lock()), None),
+        _ => (None, Some(in_use.user.lock())),
+    };
+    team.start_together();
+    loop {
+        let unplugged = team.should_stop();
+        let result = match (buffers.as_mut(), user.as_mut()) {
+            (Some(buffers), _) => buffers.flip().and_then(|_| buffers.front().flush_all()),
+            (_, Some(user)) => user
+                .begin_access(Direction::Write)
+                .and_then(|mut access| access.memory().fill(0, 4096, 0x5a)),
+            (None, None) => Err(EINVAL),
+        };
+        match result {
+            Err(error) if error == ENODEV => {
+                tally.hostile_refused = 1;
+                break;
+            }
+            Ok(()) if !unplugged => tally.accesses += 1,
+            Ok(()) => {
+                // A call that began after the unplug went through.
+                tally.failed(EEXIST);
+                break;
+            }
+            Err(error) => {
+                tally.failed(error);
+                if unplugged {
+                    break;
+                }
+            }
+        }
+    }
+    tally
+}
+
+/// One round of [`unplug_races_flips_and_accesses`] on `driver`'s device.
+fn unplug_round(test: &Test, driver: &[u8], delay_ms: u32) -> Result<Tally> {
+    let device = Device::find_by_driver(driver)?;
+    let held = ledger::holdings();
+    let Registered {
+        client,
+        registration,
+        size: (width, height),
+        ..
+    } = registered_client(&device)?;
+    let buffers = DoubleBuffer::new(&client, Allocator::Device, width, height, Format::Xrgb8888)?;
+    let other = Framebuffer::new(&client, Allocator::Device, 64, 64, Format::Xrgb8888)?;
+    let user = other.vmap()?;
+    let in_use = Arc::pin_init(
+        pin_init!(InUse {
+            buffers <- new_mutex!(buffers),
+            user <- new_mutex!(user),
+        }),
+        GFP_KERNEL,
+    )?;
+    let workers_in_use = in_use.clone();
+    let team = Team::start(2, move |index, team| {
+        use_until_unplugged(&workers_in_use, index, team)
+    })?;
+    test.sleep_ms(delay_ms);
+    let unbound = Unbound::unbind(&device)?;
+    let tally = team.stop_and_join();
+    if registration.is_registered() {
+        pr_err!("the client is still registered after the unplug\n");
+        return Err(EBUSY);
+    }
+    drop((in_use, other, registration, client));
+    let references = settled_ref_count(test, &device, 1);
+    drop(device);
+    unbound.rebind()?;
+    if references != 1 || ledger::holdings() != held {
+        pr_err!("{references} device references left, or layer holdings differ\n");
+        return Err(EBUSY);
+    }
+    Ok(tally)
+}
+
+/// Unplugs per display driver in [`unplug_races_flips_and_accesses`].
+const UNPLUG_ROUNDS: u32 = 3;
+
+fn unplug_races_flips_and_accesses(test: &Test) -> CaseResult {
+    testing::device_or_skip(test, BOCHS)?;
+    testing::device_or_skip(test, CIRRUS)?;
+    let mut total = Tally::default();
+    for round in 0..UNPLUG_ROUNDS {
+        for driver in [BOCHS, CIRRUS] {
+            // Some flips and accesses land before the unplug, at a different point each round.
+            let tally = unplug_round(test, driver, 20 + round * 15)?;
+            ktest_assert_eq!(test, (tally.errors, tally.first_error), (0, None));
+            total.add(tally);
+        }
+    }
+    pr_info!(
+        "hostile inputs: unplugs of bochs and cirrus during flips, flushes and accesses ({} \
+         calls before them): {} tried, {} clean\n",
+        total.accesses,
+        total.hostile,
+        total.hostile_refused
+    );
+    ktest_assert_eq!(test, total.hostile, u64::from(UNPLUG_ROUNDS) * 4);
+    ktest_assert_eq!(test, total.hostile_refused, total.hostile);
+    // Both workers got going before each unplug.
+    ktest_assert!(test, total.accesses >= u64::from(UNPLUG_ROUNDS) * 4);
+    // The drivers are back, with devices that work.
+    let device = Device::find_by_driver(BOCHS)?;
+    let (client, _) = new_client(&device)?;
+    let fb = Framebuffer::new(&client, Allocator::Device, 64, 64, Format::Xrgb8888)?;
+    draw_and_read_back(test, &fb, 6)?;
     Ok(())
 }
 
@@ -683,10 +820,32 @@ fn debugfs_lists_the_framebuffers(test: &Test) -> CaseResult {
         ktest_assert!(test, contains(&shown, b"client vmap_client_kunit\n"));
         ktest_assert!(test, contains(&shown, line.as_bytes()));
         ktest_assert!(test, contains(&shown, b"\nlayer: "));
+        let id = fb.id();
+        let created = CString::try_from_fmt(fmt!(
+            ": created framebuffer {id}: 320x200 XR24 pitch {}, Device\n",
+            fb.layout().pitch()
+        ))?;
+        ktest_assert!(test, contains(&shown, created.as_bytes()));
+        {
+            let mut user = fb.vmap()?;
+            drop(user.begin_access(Direction::Write)?);
+        }
         drop(fb);
         let gone = testing::vmap_client_debugfs(device)?;
         ktest_assert!(test, !contains(&gone, line.as_bytes()));
         ktest_assert!(test, contains(&gone, b"client vmap_client_kunit\n"));
+        // The history keeps both ends of its life, the last one with the cache's counters.
+        let released = CString::try_from_fmt(fmt!(": released framebuffer {id}: 320x200 XR24"))?;
+        ktest_assert!(test, contains(&gone, created.as_bytes()));
+        ktest_assert!(test, contains(&gone, released.as_bytes()));
+        ktest_assert!(
+            test,
+            contains(&gone, b"  history: 1 created, 1 released; the latest:\n")
+        );
+        ktest_assert!(
+            test,
+            contains(&gone, b" ms: 0 hits, 1 misses, 0 remaps, 0 failed\n")
+        );
         Ok(())
     })
 }
@@ -709,6 +868,7 @@ ktest_suite!(
         a_client_that_left_gets_no_callbacks,
         master_holds_the_display_until_restore,
         unplug_during_use_gives_enodev,
+        unplug_races_flips_and_accesses,
         register_racing_an_unbind,
         debugfs_lists_the_framebuffers,
     ]

@@ -26,6 +26,9 @@ pub(crate) struct Tally {
     pub(crate) errors: u32,
     /// The first failure's errno.
     pub(crate) first_error: Option<Error>,
+    /// Hostile inputs tried (misuse, an unplug), and how many were refused as they must be.
+    pub(crate) hostile: u64,
+    pub(crate) hostile_refused: u64,
 }
 
 impl Tally {
@@ -35,10 +38,13 @@ impl Tally {
         self.first_error.get_or_insert(error);
     }
 
-    fn add(&mut self, other: Tally) {
+    /// Adds `other`'s counts to these.
+    pub(crate) fn add(&mut self, other: Tally) {
         self.accesses += other.accesses;
         self.bad_reads += other.bad_reads;
         self.errors += other.errors;
+        self.hostile += other.hostile;
+        self.hostile_refused += other.hostile_refused;
         if self.first_error.is_none() {
             self.first_error = other.first_error;
         }

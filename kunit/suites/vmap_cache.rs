@@ -8,9 +8,9 @@ use crate::{
     team::{Tally, Team},
 };
 use kernel::{
-    error::code::{EBUSY, ETIMEDOUT},
+    error::code::{EBUSY, EEXIST, ETIMEDOUT},
     ktest::{CaseResult, Test},
-    ktest_assert, ktest_assert_eq, ktest_assert_err, ktest_suite,
+    ktest_assert, ktest_assert_eq, ktest_assert_err, ktest_suite, pr_info,
     sync::Arc,
     time::Ktime,
     vmap_cache::{CacheConfig, CachedVmap, Direction, Invalidation, ManualFence, VmapCache},
@@ -167,11 +167,11 @@ fn unsignalled_fence_times_out(test: &Test) -> CaseResult {
         let fence = ManualFence::new()?;
         fence.attach_as_writer(cache.buffer())?;
         let started = Ktime::ktime_get();
-        ktest_assert_err!(
-            test,
-            user.begin_access(Direction::Read).map(drop),
-            ETIMEDOUT
-        );
+        test.hostile_input(
+            format_args!("access to a buffer whose writer's fence never signals"),
+            &user.begin_access(Direction::Read).map(drop),
+            ETIMEDOUT,
+        )?;
         // The wait is bounded by the timeout, not just failing: at least 100 ms (less one
         // jiffy of rounding), and well under a second.
         let waited_ms = (Ktime::ktime_get() - started).to_ms();
@@ -193,6 +193,8 @@ const MIN_ACCESSES_PER_WORKER: u32 = 200;
 const INVALIDATIONS: u32 = 20;
 /// The invalidator gives up after this many jiffies of waiting (tens of seconds).
 const INVALIDATOR_PATIENCE: u32 = 10_000;
+/// Every this many accesses, a worker also hostile the protocol: it nests an access.
+const MISUSE_EVERY: u32 = 8;
 
 /// Where worker `index` writes its counter.
 fn slot(index: usize) -> usize {
@@ -202,13 +204,17 @@ fn slot(index: usize) -> usize {
 /// One worker: in every access, write a new value of its counter into its own slot and read
 /// every slot back. Its own slot must hold what it just wrote, and no other worker's counter
 /// may go backwards between two of its reads: a write lost to a remap, or a read of a stale
-/// mapping, shows as one or the other.
+/// mapping, shows as one or the other. Now and then, inside its access, it also tries to nest a
+/// second one through another handle, which must fail with `EBUSY` without disturbing anyone.
 fn worker(cache: &Arc<VmapCache>, team: &Team, index: usize) -> Tally {
     let offset = slot(index);
     let mut seen = [0u32; WORKERS];
     let mut tally = Tally::default();
-    let mut user = match team.join_as_user(cache) {
-        Ok(user) => user,
+    let users = team
+        .join_as_user(cache)
+        .and_then(|user| Ok((user, CachedVmap::new(cache.clone())?)));
+    let (mut user, mut nested) = match users {
+        Ok(users) => users,
         Err(error) => {
             tally.failed(error);
             return tally;
@@ -225,6 +231,14 @@ fn worker(cache: &Arc<VmapCache>, team: &Team, index: usize) -> Tally {
                 continue;
             }
         };
+        if round % MISUSE_EVERY == 0 {
+            tally.hostile += 1;
+            match nested.begin_access(Direction::Read) {
+                Err(error) if error == EBUSY => tally.hostile_refused += 1,
+                Err(error) => tally.failed(error),
+                Ok(_) => tally.failed(EEXIST),
+            }
+        }
         let mut memory = access.memory();
         if let Err(error) = memory.write(offset, &round.to_le_bytes()) {
             tally.failed(error);
@@ -270,10 +284,22 @@ fn concurrent_users_and_invalidation(test: &Test) -> CaseResult {
             team.pause();
         }
         let tally = team.stop_and_join();
+        pr_info!(
+            "hostile inputs: nested accesses from {WORKERS} tasks racing an invalidator: {} tried, \
+             {} clean\n",
+            tally.hostile,
+            tally.hostile_refused
+        );
         ktest_assert_eq!(
             test,
             (tally.bad_reads, tally.errors, tally.first_error),
             (0, 0, None)
+        );
+        ktest_assert_eq!(test, tally.hostile, tally.hostile_refused);
+        ktest_assert!(
+            test,
+            tally.hostile
+                >= (WORKERS * MIN_ACCESSES_PER_WORKER as usize / MISUSE_EVERY as usize) as u64
         );
         ktest_assert_eq!(test, invalidated, INVALIDATIONS);
         let stats = cache.stats();

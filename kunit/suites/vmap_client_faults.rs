@@ -3,36 +3,26 @@
 //! Failure injection over the layer's failure points: the `drm_vmap_client_faults` suite.
 //!
 //! Each case takes one operation of the layer (object creation and export, import, attach,
-//! vmap, pin, framebuffer creation, mode set, flip, flush, fbdev registration) and runs it again
-//! and again, failing the first fault point it passes, then the second, and so on, as
-//! syzkaller's fail-nth does, until three runs in a row pass fewer points than the one they were
-//! to fail (the number of points varies a little between runs: a slab that needs a new page, a
-//! cache that is warm). After every run it checks that nothing was left behind (the layer's
-//! [`ledger`], the device's references and framebuffers, our `fb_info`s); a run whose failure
-//! was injected may fail with any errno or absorb the failure (a fallback), and the runs that
-//! were not injected must succeed.
+//! vmap, pin, framebuffer creation, mode set, flip, flush, fbdev registration) and sweeps its
+//! fault points with [`sweep`]: every run fails the next one, and after every run nothing may be
+//! left behind.
 //!
-//! The fault points are every allocation of the task (failslab, fail_page_alloc), in our code
-//! and in the C it calls. They are fault points only once `/init` has set debugfs up
-//! (allocations that may sleep are exempt by default), which is why this suite is a module,
-//! built in the debug kernel only and loaded by `/init`. Each injected failure is logged as
-//! `fault injection: <operation> #<n>: <errno or absorbed>, <clean or leaked>`; `cargo xtask
-//! test` sums them.
+//! Allocations that may sleep are fault points only once `/init` has set debugfs up, which is
+//! why this suite is a module, built in the debug kernel only and loaded by `/init`. The boot
+//! splash sweeps its own entry points in its `bootsplash_faults` suite.
 
-use core::panic::Location;
 use kernel::{
     c_str,
     drm_client::{
-        testing::{self, fail_nth},
-        vgem, Allocator, Client, ClientHandler, Damage, Device, DoubleBuffer, Format, Framebuffer,
-        GemObject, Layout,
+        fault_sweep::sweep, testing, vgem, Allocator, Client, ClientHandler, Damage, Device,
+        DoubleBuffer, Format, Framebuffer, GemObject, Layout,
     },
-    fbdev::{live_devices, FbDevice, FbHandler, Shadow},
+    fbdev::{FbDevice, FbHandler, Shadow},
     ktest::{CaseResult, Test},
-    ktest_assert_eq, ktest_suite,
+    ktest_suite,
     prelude::*,
     sync::Arc,
-    vmap_cache::{ledger, Direction},
+    vmap_cache::Direction,
 };
 
 module! {
@@ -51,93 +41,8 @@ impl kernel::Module for Faults {
     }
 }
 
-/// The most fault points one operation may pass; a sweep that goes on longer fails.
-const MAX_POINTS: u32 = 4000;
-
 /// A framebuffer small enough for every display.
 const SIDE: u32 = 64;
-
-/// Everything a leak on an error path would change.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Snapshot {
-    held: ledger::Holdings,
-    device_references: u32,
-    framebuffers: u32,
-    fb_devices: usize,
-}
-
-fn snapshot(device: &Device) -> Snapshot {
-    Snapshot {
-        held: ledger::holdings(),
-        device_references: device.ref_count(),
-        framebuffers: device.framebuffer_count(),
-        fb_devices: live_devices(),
-    }
-}
-
-/// The snapshot once it is back to `before`, or after the last poll: a dma-buf's release may
-/// be deferred to the delayed-fput work.
-fn settled(test: &Test, device: &Device, before: &Snapshot) -> Snapshot {
-    testing::wait_for_releases(test, || snapshot(device) == *before);
-    snapshot(device)
-}
-
-/// How many runs in a row must pass fewer fault points than the one to fail before a sweep
-/// ends: the number of points varies between runs (a slab that needs a new page, a cache that
-/// is warm), so one short run does not prove that the points after it were all tried.
-const SHORT_RUNS_TO_END: u32 = 3;
-
-/// Runs `op` with its first fault point failing, then its second, and so on; see the module
-/// documentation.
-#[track_caller]
-fn sweep<T>(
-    test: &Test,
-    device: &Device,
-    name: &str,
-    mut op: impl FnMut() -> Result<T>,
-) -> CaseResult {
-    let caller = Location::caller();
-    let before = snapshot(device);
-    let mut nth = 1;
-    let mut short_runs = 0;
-    while nth <= MAX_POINTS {
-        fail_nth::arm(nth);
-        let result = op();
-        let injected = fail_nth::disarm();
-        let error = result.as_ref().err().copied();
-        drop(result);
-        let after = settled(test, device, &before);
-        if !injected {
-            // Fewer than `nth` points: the run went through uninjected, and must have worked.
-            ktest_assert_eq!(test, error, None);
-            ktest_assert_eq!(test, after, before);
-            short_runs += 1;
-            if short_runs == SHORT_RUNS_TO_END {
-                pr_info!(
-                    "fault sweep: {name}: {} point(s) failed in turn, then it succeeded\n",
-                    nth - 1
-                );
-                return Ok(());
-            }
-            continue;
-        }
-        short_runs = 0;
-        let clean = if after == before { "clean" } else { "leaked" };
-        match error {
-            Some(error) => pr_info!(
-                "fault injection: {name} #{nth}: errno {}, {clean}\n",
-                error.to_errno()
-            ),
-            None => pr_info!("fault injection: {name} #{nth}: absorbed, {clean}\n"),
-        }
-        ktest_assert_eq!(test, after, before);
-        nth += 1;
-    }
-    Err(test.fail(
-        caller,
-        format_args!("{name}: more than {MAX_POINTS} fault points"),
-    ))
-}
 
 /// A client that does nothing on the core's calls.
 struct Quiet;

@@ -40,7 +40,7 @@ pub struct Report {
 
 /// Every report in `log`. A stack trace that belongs to a report already found is not repeated.
 ///
-/// Inside the failure injection sweep (the `drm_vmap_client_faults` suite) two kinds of report
+/// Inside a failure injection sweep (the [`SWEEP_SUITES`]) two kinds of report
 /// are what an injected failure is expected to print, and are excused: the allocator's own
 /// warning with its stack (`page allocation failure`, `vmalloc error`), and the dma-buf core's
 /// `WARN_ON_ONCE()` when an exporter's vmap fails (`dma_buf_vmap()`). Anything else there, a
@@ -51,7 +51,7 @@ pub fn reports(log: &str) -> Vec<Report> {
     let mut covered_until = 0;
     let mut in_sweep = false;
     for (index, line) in lines.iter().enumerate() {
-        if line.contains(SWEEP_BEGINS) {
+        if begins_sweep(line) {
             in_sweep = true;
         } else if in_sweep && ends_sweep(line) {
             in_sweep = false;
@@ -75,13 +75,22 @@ pub fn reports(log: &str) -> Vec<Report> {
     found
 }
 
-/// The failure injection suite's KTAP header, and how its result line ends.
-const SWEEP_BEGINS: &str = "# Subtest: drm_vmap_client_faults";
-const SWEEP_SUITE: &str = " drm_vmap_client_faults";
+/// The failure injection suites: the layer's, and the splash's.
+const SWEEP_SUITES: &[&str] = &["drm_vmap_client_faults", "bootsplash_faults"];
 
+/// Whether `line` is a sweep suite's KTAP header (`# Subtest: <suite>`).
+fn begins_sweep(line: &str) -> bool {
+    line.split_once("# Subtest: ")
+        .is_some_and(|(_, suite)| SWEEP_SUITES.contains(&suite.trim_end()))
+}
+
+/// Whether `line` is a sweep suite's result line (`ok 2 <suite>`).
 fn ends_sweep(line: &str) -> bool {
     let content = line.trim_start();
-    (content.starts_with("ok ") || content.starts_with("not ok ")) && line.ends_with(SWEEP_SUITE)
+    (content.starts_with("ok ") || content.starts_with("not ok "))
+        && content
+            .rsplit_once(' ')
+            .is_some_and(|(_, suite)| SWEEP_SUITES.contains(&suite))
 }
 
 /// How many lines an excused report may span at most.
@@ -167,6 +176,12 @@ mod tests {
             "    # Subtest: drm_vmap_client_faults\nok 9 drm_vmap_client_faults\n{allocation}"
         );
         assert_eq!(reports(&after).len(), 1);
+        // The splash's sweep is one too; the splash's other suite is not.
+        let splash_sweep =
+            format!("    # Subtest: bootsplash_faults\n{allocation}ok 2 bootsplash_faults\n");
+        assert!(reports(&splash_sweep).is_empty());
+        let splash = format!("    # Subtest: bootsplash\n{allocation}ok 1 bootsplash\n");
+        assert_eq!(reports(&splash).len(), 1);
     }
 
     #[test]

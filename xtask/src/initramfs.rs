@@ -103,6 +103,21 @@ busybox mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 # again to draw on the displays that exist, and unloaded while it animates: what it held must
 # be gone (framebuffers on every device, dma-bufs).
 splash_module=/lib/modules/bootsplash.ko
+# In the debug kernel's test run, sleeping allocations of every order become fault points for
+# the failure injection sweeps, quietly (each injected failure is logged by its suite). Only a
+# task that arms fail-nth sees a failure.
+faults_module=/lib/modules/vmap_client_faults.ko
+if [ -e "$faults_module" ] && [ "$1" = test ]; then
+	for attr in failslab fail_page_alloc; do
+		echo N > /sys/kernel/debug/$attr/ignore-gfp-wait
+		echo 0 > /sys/kernel/debug/$attr/verbose
+	done
+	echo N > /sys/kernel/debug/fail_page_alloc/ignore-gfp-highmem
+	echo 0 > /sys/kernel/debug/fail_page_alloc/min-order
+	# A sweep case runs an operation hundreds of times while insmod waits for it: longer than
+	# a deadlock needs to be reported (lockdep reports one at once in any case).
+	echo 120 > /proc/sys/kernel/hung_task_timeout_secs
+fi
 suite_filter=$(busybox cat /sys/module/kunit/parameters/filter_glob 2>/dev/null)
 [ "$suite_filter" = "(null)" ] && suite_filter=
 splash_options() {
@@ -129,17 +144,10 @@ if [ -e "$splash_module" ] && [ "$1" = test ]; then
 elif [ -e "$splash_module" ]; then
 	busybox insmod "$splash_module" $(splash_options) || log "xtask-init: module: loading failed"
 fi
-# The failure injection sweep (debug kernel): sleeping allocations of every order become fault
-# points, quietly (each injected failure is logged by the suite), and the suite runs as its
-# module loads, under the command line's suite filter.
-faults_module=/lib/modules/vmap_client_faults.ko
+# The failure injection sweeps (debug kernel) run as their modules load, under the command
+# line's suite filter: the layer's, and the splash's own (bootsplash_faults, in the splash
+# module's test load above).
 if [ -e "$faults_module" ] && [ "$1" = test ]; then
-	for attr in failslab fail_page_alloc; do
-		echo N > /sys/kernel/debug/$attr/ignore-gfp-wait
-		echo 0 > /sys/kernel/debug/$attr/verbose
-	done
-	echo N > /sys/kernel/debug/fail_page_alloc/ignore-gfp-highmem
-	echo 0 > /sys/kernel/debug/fail_page_alloc/min-order
 	# No newline: the parameter keeps it, and the glob would match no suite.
 	echo -n "${suite_filter:-*}" > /sys/module/kunit/parameters/filter_glob
 	log "xtask-init: faults: loading the failure injection sweep (filter ${suite_filter:-*})"

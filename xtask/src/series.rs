@@ -120,6 +120,15 @@ const STEPS: &[Step] = &[
         kconfig: NONE,
     },
     Step {
+        subject: "",
+        body: "",
+        patches: &["0010-drm-vkms-vblank-timestamp-race.patch"],
+        files: NONE,
+        submodules: NONE,
+        crate_modules: NONE,
+        kconfig: NONE,
+    },
+    Step {
         subject: "rust: bindings and helpers of the in-kernel DRM client layer",
         body: "The C headers the layer's Rust code binds to, helpers for the static inline\n\
                functions of dma-buf, dma-resv, iosys-map and GEM it calls, and the header of\n\
@@ -305,8 +314,13 @@ const STEPS: &[Step] = &[
                baselines the benchmark compares with. Every case checks what the display \
                reads and that nothing was left behind.",
         patches: NONE,
-        files: &["kunit/suites", "drm_client/testing.rs", "fbdev/testing.rs"],
-        submodules: &["drm_client/testing", "fbdev/testing"],
+        files: &[
+            "kunit/suites",
+            "drm_client/testing.rs",
+            "drm_client/fault_sweep.rs",
+            "fbdev/testing.rs",
+        ],
+        submodules: &["drm_client/testing", "drm_client/fault_sweep", "fbdev/testing"],
         crate_modules: NONE,
         kconfig: &["DRM_VMAP_CLIENT_KUNIT_TEST", "DRM_VMAP_CLIENT_FAULT_TEST"],
     },
