@@ -614,6 +614,8 @@ struct InUse {
     buffers: Mutex<DoubleBuffer>,
     #[pin]
     user: Mutex<FramebufferVmap>,
+    /// Calls that succeeded, per worker.
+    calls: [AtomicU32; 2],
 }
 
 /// Flips or accesses (by `index`) until the device is gone: every call must succeed before
@@ -643,7 +645,10 @@ fn use_until_unplugged(in_use: &InUse, index: usize, team: &Team) -> Tally {
                 tally.hostile_refused = 1;
                 break;
             }
-            Ok(()) if !unplugged => tally.accesses += 1,
+            Ok(()) if !unplugged => {
+                tally.accesses += 1;
+                in_use.calls[index.min(1)].fetch_add(1, Ordering::Relaxed);
+            }
             Ok(()) => {
                 // A call that began after the unplug went through.
                 tally.failed(EEXIST);
@@ -677,6 +682,7 @@ fn unplug_round(test: &Test, driver: &[u8], delay_ms: u32) -> Result<Tally> {
         pin_init!(InUse {
             buffers <- new_mutex!(buffers),
             user <- new_mutex!(user),
+            calls: [AtomicU32::new(0), AtomicU32::new(0)],
         }),
         GFP_KERNEL,
     )?;
@@ -684,6 +690,13 @@ fn unplug_round(test: &Test, driver: &[u8], delay_ms: u32) -> Result<Tally> {
     let team = Team::start(2, move |index, team| {
         use_until_unplugged(&workers_in_use, index, team)
     })?;
+    // Both workers are going (however slow the machine) before the unplug comes.
+    let mut waited = 0;
+    let started = |calls: &AtomicU32| calls.load(Ordering::Relaxed) > 0;
+    while !in_use.calls.iter().all(started) && waited < 5000 {
+        test.sleep_ms(5);
+        waited += 5;
+    }
     test.sleep_ms(delay_ms);
     let unbound = Unbound::unbind(&device)?;
     let tally = team.stop_and_join();

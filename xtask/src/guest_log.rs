@@ -3,7 +3,7 @@
 //! A KUnit case that triggers a kernel warning still reports `ok`, so the log itself is checked:
 //! any warning, BUG, oops, lockdep or KASAN report, Rust panic or kmemleak finding fails the run.
 
-use crate::initramfs::{KMEMLEAK_BEGIN, KMEMLEAK_END};
+use crate::initramfs::{ERROR_LEVEL_MARKER, KMEMLEAK_BEGIN, KMEMLEAK_END};
 use anyhow::{bail, Result};
 
 /// Lines that open a report, and what kind of report they open.
@@ -120,10 +120,43 @@ fn expected_of_injection(lines: &[&str]) -> bool {
 }
 
 fn classify(line: &str) -> Option<&'static str> {
+    if error_of_ours(line) {
+        return Some("error message of ours (pr_err)");
+    }
     REPORT_STARTS
         .iter()
         .find(|(pattern, _)| line.contains(pattern))
         .map(|(_, kind)| *kind)
+}
+
+/// The prefixes of our code's messages: the kernel crate (`kernel::drm_client`,
+/// `kernel::vmap_cache`, `kernel::fbdev`) and our modules.
+const OUR_PREFIXES: &[&str] = &[
+    "rust_kernel:",
+    "vmap_client_kunit:",
+    "vmap_client_faults:",
+    "bootsplash:",
+    "vmap_fbdev:",
+];
+
+/// Whether `line` is `/init`'s copy of an error-level message (pr_err or worse) of our code:
+/// the console shows messages without their level, so `/init` lists them from the raw ring
+/// buffer at the end of the boot.
+fn error_of_ours(line: &str) -> bool {
+    let Some((_, raw)) = line.split_once(ERROR_LEVEL_MARKER) else {
+        return false;
+    };
+    // `<3>[    1.234567] text`: the level, the timestamp if printk has them, the message.
+    let raw = raw.trim_start();
+    let text = raw
+        .strip_prefix('<')
+        .and_then(|rest| rest.split_once('>'))
+        .map_or(raw, |(_, text)| text);
+    let text = match text.strip_prefix('[') {
+        Some(stamped) => stamped.split_once("] ").map_or(text, |(_, text)| text),
+        None => text,
+    };
+    OUR_PREFIXES.iter().any(|prefix| text.starts_with(prefix))
 }
 
 /// Shows every report in `log` and fails if there is any.
@@ -193,6 +226,24 @@ mod tests {
         assert!(!reports_a_hang(
             "WARNING: possible recursive locking detected"
         ));
+    }
+
+    #[test]
+    fn error_level_messages_of_ours_are_reports() {
+        let ours = format!(
+            "{ERROR_LEVEL_MARKER} <3>[   12.5] vmap_client_kunit: 2 outputs where one was expected"
+        );
+        let found = reports(&ours);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].kind, "error message of ours (pr_err)");
+        // Without printk timestamps.
+        let unstamped = format!("{ERROR_LEVEL_MARKER} <3>bootsplash: frame 4 failed");
+        assert_eq!(reports(&unstamped).len(), 1);
+        // C's errors are for their own checks (DRM's `*ERROR*` is one of those).
+        let theirs = format!("{ERROR_LEVEL_MARKER} <3>[    1.0] ata1: failed to resume link");
+        assert!(reports(&theirs).is_empty());
+        // Our modules' informational lines are not errors.
+        assert!(reports("[   12.5] bootsplash: frame 4 skipped (error -12)").is_empty());
     }
 
     #[test]

@@ -47,6 +47,11 @@ pub const FBDEV_BENCH_MARKER: &str = "xtask-init: fbdev-bench:";
 /// The bursts of console text in each fbdev A/B boot.
 pub const FBDEV_BURSTS: u32 = 3;
 
+/// Printed by `/init` before it powers off, once per message of error level or worse in the
+/// ring buffer, with the raw message (`<3>text`, or `<3>[    1.234567] text` with printk
+/// timestamps).
+pub const ERROR_LEVEL_MARKER: &str = "xtask-init: error-level message:";
+
 /// Printed around the kmemleak report.
 pub const KMEMLEAK_BEGIN: &str = "xtask-init: kmemleak report begin";
 pub const KMEMLEAK_END: &str = "xtask-init: kmemleak report end";
@@ -297,6 +302,12 @@ if [ "$1" = run ]; then
 	fi
 	busybox sleep 600
 fi
+# Messages of error level or worse (pr_err), whose level the console does not show: the raw
+# ring buffer (log_buf_len=16M keeps the whole boot) has it. `cargo xtask` fails the run on
+# those of our code.
+busybox dmesg -r -s 16777216 | busybox grep '^<[0-3]>' | while IFS= read -r line; do
+	log "@ERROR_LEVEL@ $line"
+done
 busybox poweroff -f
 "#;
 
@@ -397,6 +408,7 @@ fn init_script() -> String {
     INIT_SCRIPT
         .replace("@KMEMLEAK_BEGIN@", KMEMLEAK_BEGIN)
         .replace("@KMEMLEAK_END@", KMEMLEAK_END)
+        .replace("@ERROR_LEVEL@", ERROR_LEVEL_MARKER)
         .replace("@READY_MARKER@", READY_MARKER)
         .replace("@PROGRESS_MARKER@", PROGRESS_MARKER)
         .replace("@MODULE_MARKER@", MODULE_MARKER)

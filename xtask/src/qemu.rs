@@ -143,7 +143,7 @@ pub fn boot(guest: &Guest<'_>, hook: &mut LineHook<'_>) -> Result<String> {
 
 fn spawn(guest: &Guest<'_>, socket: &Path) -> Result<Child> {
     let append = format!(
-        "console=ttyS0 panic=-1 {} -- {}",
+        "console=ttyS0 log_buf_len=16M panic=-1 {} -- {}",
         guest.parameters, guest.init_mode
     );
     let vars = guest.log.with_extension("ovmf-vars.fd");

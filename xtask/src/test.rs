@@ -212,7 +212,19 @@ fn self_check(paths: &Paths, options: &Options, kernel: &Path, image: &Path) -> 
             log.display()
         );
     }
-    eprintln!("test: self-check: the deliberate failure was reported as one");
+    let console =
+        std::fs::read_to_string(&log).with_context(|| format!("cannot read {}", log.display()))?;
+    let error_found = guest_log::reports(&console)
+        .iter()
+        .any(|report| report.excerpt.contains("failing on purpose"));
+    if !error_found {
+        bail!(
+            "self-check: the deliberate case's pr_err was not found among the guest log's \
+             reports; error-level messages would pass unnoticed, see {}",
+            log.display()
+        );
+    }
+    eprintln!("test: self-check: the deliberate failure and its error message were reported");
     Ok(())
 }
 
