@@ -23,6 +23,7 @@
 #include <linux/dma-fence.h>
 #include <linux/dma-resv.h>
 #include <linux/efi-bgrt.h>
+#include <linux/fault-inject.h>
 #include <linux/fb.h>
 #include <linux/firmware.h>
 #include <linux/iosys-map.h>
@@ -323,3 +324,18 @@ size_t rust_helper_drm_vmap_client_debugfs_render(struct drm_device *dev,
 	vmap_client_show(&m, NULL);
 	return min(m.count, size);
 }
+
+/*
+ * The layer's own fault points (kernel::vmap_cache::fault_point), before C
+ * calls that can fail without allocating. A kernel with fault injection
+ * counts them in the task's fail-nth like its allocations; nothing else
+ * fails them (the probability is 0), and quietly: the sweep logs each.
+ */
+#ifdef CONFIG_FAULT_INJECTION
+static DECLARE_FAULT_ATTR(drm_vmap_client_call_fault);
+
+bool rust_helper_drm_vmap_client_call_fails(void)
+{
+	return should_fail_ex(&drm_vmap_client_call_fault, 1, FAULT_NOWARN);
+}
+#endif

@@ -11,7 +11,7 @@ use crate::{
     bindings,
     error::{code::*, to_result, Error, Result},
     types::ARef,
-    vmap_cache::DmaBuf,
+    vmap_cache::{fault_point, DmaBuf},
 };
 use core::ptr::NonNull;
 
@@ -114,6 +114,8 @@ fn allocate_dumb<'a>(client: &'a Client, packed: &Layout) -> Result<Allocation<'
         bpp: bits_per_pixel,
         ..Default::default()
     };
+    // No room in the driver's memory.
+    fault_point(ENOSPC)?;
     // SAFETY: The file and the device are alive. The arguments are what
     // `drm_mode_create_dumb()` would pass after its checks, which `Layout` has made: non-zero
     // dimensions and a size that does not overflow.

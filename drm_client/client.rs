@@ -21,7 +21,7 @@ use crate::{
     str::CStr,
     sync::{Arc, ArcBorrow, Mutex},
     types::{ARef, Opaque},
-    vmap_cache::Direction,
+    vmap_cache::{fault_point, Direction},
 };
 use core::{
     ffi::c_int,
@@ -379,6 +379,8 @@ impl Client {
             fb: fb.as_raw(),
             cache: fb.cache().clone(),
         });
+        // The driver's atomic check refusing the configuration.
+        fault_point(EINVAL)?;
         // SAFETY: The client is initialised; the commit takes the modeset mutex and the
         // modeset locks itself, and refuses with `EBUSY` while a master exists.
         to_result(unsafe { bindings::drm_client_modeset_commit(self.as_raw()) })?;

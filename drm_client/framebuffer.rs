@@ -26,6 +26,7 @@ use crate::{
     error::{code::*, from_err_ptr, to_result, Error, Result},
     sync::Arc,
     vmap_cache::{
+        fault_point,
         ledger::{self, Held},
         Access, CachedVmap, Direction, DmaBuf, Stats, VmapCache,
     },
@@ -200,6 +201,8 @@ impl Framebuffer {
         let _scanout = self.cache.hold_for_scanout()?;
         let _section = self.client.enter()?;
         let mut clip = clip;
+        // The device failing the update (a virtio-gpu command that fails, for one).
+        fault_point(EIO)?;
         // SAFETY: `fb` is alive; the hook takes one clip rectangle and the client's file, as in
         // `drm_client_framebuffer_flush()`.
         to_result(unsafe { dirty(fb, self.client.file(), 0, 0, &mut clip, 1) })
@@ -316,6 +319,8 @@ fn create_framebuffer(
     };
     command.handles[0] = handle.id();
     command.pitches[0] = u32::try_from(layout.pitch()).map_err(|_| E2BIG)?;
+    // The driver refusing the framebuffer.
+    fault_point(EINVAL)?;
     // SAFETY: The device and the file are alive, and the handle is live in the file; the
     // driver checks the command against the object and returns a new framebuffer or an error.
     let fb = from_err_ptr(unsafe { fb_create(dev, client.file(), &command) })?;

@@ -11,6 +11,7 @@ use crate::{
     error::{code::*, from_err_ptr, Result},
     types::{ARef, AlwaysRefCounted, Opaque},
     vmap_cache::{
+        fault_point,
         ledger::{self, Held},
         DmaBuf,
     },
@@ -120,6 +121,8 @@ impl GemObject {
         // SAFETY: By the type invariant the object is alive; `funcs` is set at creation.
         let export = unsafe { (*(*obj).funcs).export };
         let flags = bindings::O_RDWR as i32;
+        // The driver refusing to export the object.
+        fault_point(EINVAL)?;
         let dma_buf = match export {
             // SAFETY: The object is alive and the hook belongs to its driver.
             Some(export) => unsafe { export(obj, flags) },

@@ -10,7 +10,7 @@ use crate::{
     bindings,
     error::{code::*, from_err_ptr, Result},
     types::ARef,
-    vmap_cache::DmaBuf,
+    vmap_cache::{fault_point, DmaBuf},
 };
 use core::ptr::NonNull;
 
@@ -19,6 +19,8 @@ pub(super) fn import(device: &Device, buffer: &DmaBuf) -> Result<ARef<GemObject>
     let dev = device.as_raw();
     // SAFETY: The device is alive; its driver is static.
     let driver = unsafe { &*(*dev).driver };
+    // The driver refusing the buffer (its DMA constraints, its placement).
+    fault_point(EINVAL)?;
     let object = match driver.gem_prime_import {
         // SAFETY: The device and the dma-buf are alive; the hook takes its own references.
         Some(import) => unsafe { import(dev, buffer.as_raw()) },

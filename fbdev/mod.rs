@@ -30,7 +30,7 @@ use crate::{
     str::CStr,
     sync::Arc,
     types::Opaque,
-    vmap_cache::Mapping,
+    vmap_cache::{fault_point, Mapping},
 };
 use core::{
     marker::PhantomData,
@@ -220,8 +220,11 @@ impl<T: FbHandler> FbDevice<T> {
             unsafe { Self::free(info.as_ptr()) };
             return Err(error);
         }
-        // SAFETY: Filled in and set up for deferred I/O.
-        let result = to_result(unsafe { bindings::register_framebuffer(info.as_ptr()) });
+        // The registration finding no free minor.
+        let result = fault_point(ENXIO).and_then(|()| {
+            // SAFETY: Filled in and set up for deferred I/O.
+            to_result(unsafe { bindings::register_framebuffer(info.as_ptr()) })
+        });
         if let Err(error) = result {
             // SAFETY: Not registered: undo the deferred I/O set-up and free.
             unsafe {

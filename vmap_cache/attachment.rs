@@ -9,6 +9,7 @@
 //! C header: [`include/linux/dma-buf.h`](srctree/include/linux/dma-buf.h)
 
 use super::{
+    fault_point,
     ledger::{self, Held},
     movable::ResvCell,
     DmaBuf, Reserved,
@@ -88,6 +89,8 @@ impl Attachment {
             return Err(ENODEV);
         }
         let priv_ = ptr::from_ref::<ResvCell>(cell).cast_mut().cast::<c_void>();
+        // An exporter may refuse the importer (its `attach` op).
+        fault_point(EBUSY)?;
         // SAFETY: The dma-buf and the device are alive, the ops are static, and `priv_` points
         // at the pinned cell, which the caller keeps alive until the attachment is dropped.
         let attach = from_err_ptr(unsafe {
@@ -105,6 +108,8 @@ impl Attachment {
 
     /// Pins the buffer where it is (`dma_buf_pin()`).
     pub(super) fn pin(&self, _reserved: &Reserved<'_>) -> Result {
+        // No room where the exporter pins (video memory full).
+        fault_point(ENOSPC)?;
         // SAFETY: The attachment is live and dynamic (type invariant), and the reservation lock
         // is held, as the witness shows.
         to_result(unsafe { bindings::dma_buf_pin(self.attach.as_ptr()) })?;

@@ -5,6 +5,7 @@
 //! C header: [`include/linux/dma-buf.h`](srctree/include/linux/dma-buf.h)
 
 use super::{
+    fault_point,
     ledger::{self, Held},
     Direction, Mapping,
 };
@@ -114,6 +115,8 @@ impl DmaBuf {
     /// Maps the whole buffer; the caller must hand the result to [`Self::vunmap_raw`].
     pub(crate) fn vmap_raw(&self) -> Result<bindings::iosys_map> {
         let mut map = bindings::iosys_map::default();
+        // An exporter that cannot map the buffer now (no address space, a busy device).
+        fault_point(EIO)?;
         // SAFETY: By the type invariant the dma-buf is alive; `map` is a valid out parameter.
         to_result(unsafe { bindings::dma_buf_vmap_unlocked(self.as_raw(), &mut map) })?;
         ledger::took(Held::Mapping);
@@ -167,6 +170,8 @@ impl DmaBuf {
         if self.ops().begin_cpu_access.is_none() {
             return Ok(());
         }
+        // The exporter's wait for its fences, ended by a signal.
+        fault_point(EINTR)?;
         // SAFETY: The dma-buf is alive and no reservation lock is held by this thread.
         to_result(unsafe { bindings::dma_buf_begin_cpu_access(self.as_raw(), direction.into()) })
     }

@@ -28,6 +28,7 @@ mod cache;
 mod cached_vmap;
 mod direction;
 mod dma_buf;
+mod fault_point;
 #[cfg(CONFIG_DRM_VMAP_CLIENT_KUNIT_TEST)]
 mod fence;
 pub mod ledger;
@@ -44,6 +45,7 @@ pub use direction::Direction;
 #[cfg(CONFIG_DRM_VMAP_CLIENT_KUNIT_TEST)]
 pub use dma_buf::flush_deferred_releases;
 pub use dma_buf::{DmaBuf, Vmap};
+pub(crate) use fault_point::fault_point;
 #[cfg(CONFIG_DRM_VMAP_CLIENT_KUNIT_TEST)]
 pub use fence::ManualFence;
 pub use mapping::{Mapping, Rect};

@@ -6,12 +6,13 @@
 //! C header: [`include/linux/dma-resv.h`](srctree/include/linux/dma-resv.h)
 
 use super::{
+    fault_point,
     ledger::{self, Held},
     DmaBuf,
 };
 use crate::{
     bindings,
-    error::{to_result, Result},
+    error::{code::*, to_result, Result},
 };
 
 /// The reservation lock of a dma-buf, taken without an acquire context (the C helpers pass
@@ -30,6 +31,7 @@ pub(crate) struct Reserved<'a> {
 impl<'a> Reserved<'a> {
     /// Takes the lock; fails with `EINTR` on a signal.
     pub(crate) fn lock(buf: &'a DmaBuf) -> Result<Self> {
+        fault_point(EINTR)?;
         // SAFETY: The dma-buf, and so its reservation object, is alive.
         to_result(unsafe { bindings::dma_resv_lock_interruptible(buf.resv()) })?;
         // INVARIANT: Locked above.
@@ -50,6 +52,7 @@ impl<'a> Reserved<'a> {
     /// [`Self::vunmap`] under the lock.
     pub(crate) fn vmap(&self) -> Result<bindings::iosys_map> {
         let mut map = bindings::iosys_map::default();
+        fault_point(EIO)?;
         // SAFETY: The lock is held (type invariant); `map` is a valid out parameter.
         to_result(unsafe { bindings::dma_buf_vmap(self.buf.as_raw(), &mut map) })?;
         ledger::took(Held::Mapping);

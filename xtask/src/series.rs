@@ -154,14 +154,16 @@ const STEPS: &[Step] = &[
         subject: "rust: vmap_cache: dma-bufs exported in-kernel, and their mappings",
         body: "A reference-counted struct dma_buf, its vmap as a guard that owns a reference and \
                unmaps exactly what dma_buf_vmap() returned, a bounds-checked view of mapped \
-               memory (system or I/O), the reservation lock as a guard, and a ledger of what \
+               memory (system or I/O), the reservation lock as a guard, a ledger of what \
                the layer holds (references, attachments, pins, mappings, framebuffers) that \
-               tests compare before and after.",
+               tests compare before and after, and fault points before the C calls that \
+               can fail without allocating, for failure injection in debug kernels.",
         patches: NONE,
         files: &[
             "vmap_cache/dma_buf.rs",
             "vmap_cache/mapping.rs",
             "vmap_cache/direction.rs",
+            "vmap_cache/fault_point.rs",
             "vmap_cache/ledger.rs",
             "vmap_cache/reservation.rs",
             "vmap_cache/mod.rs",
@@ -170,6 +172,7 @@ const STEPS: &[Step] = &[
             "vmap_cache/dma_buf",
             "vmap_cache/mapping",
             "vmap_cache/direction",
+            "vmap_cache/fault_point",
             "vmap_cache/ledger",
             "vmap_cache/reservation",
         ],
