@@ -161,10 +161,22 @@ void rust_helper_dma_fence_put(struct dma_fence *fence)
 	dma_fence_put(fence);
 }
 
+/*
+ * Each kind of work gets its own lockdep class (@name, @key), as the C
+ * macros give each call site one: with a single class for all the works
+ * initialised here, lockdep took a splash's frame, which may unregister its
+ * client, and the fbdev emulation's flush, which its unregister callback
+ * cancels under the client list lock, for the same work.
+ */
 void rust_helper_drm_vmap_client_init_delayed_work(struct delayed_work *work,
-						   work_func_t func)
+						   work_func_t func,
+						   const char *name,
+						   struct lock_class_key *key)
 {
 	INIT_DELAYED_WORK(work, func);
+#ifdef CONFIG_LOCKDEP
+	lockdep_init_map(&work->work.lockdep_map, name, key, 0);
+#endif
 }
 
 /* Animations run on the unbound workqueue: a frame may sleep for locks and fences. */

@@ -87,8 +87,16 @@ impl<T: FrameHandler> FrameClock<T> {
     fn idle(handler: T, period_ns: u64) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
             work <- Opaque::ffi_init(|slot: *mut bindings::delayed_work| {
-                // SAFETY: `slot` is valid for writes; the helper initialises all of it.
-                unsafe { bindings::drm_vmap_client_init_delayed_work(slot, Some(Self::run)) };
+                // SAFETY: `slot` is valid for writes; the helper initialises all of it. The
+                // name and the lockdep class are statics.
+                unsafe {
+                    bindings::drm_vmap_client_init_delayed_work(
+                        slot,
+                        Some(Self::run),
+                        crate::c_str!("(work_completion)FrameClock").as_char_ptr(),
+                        crate::static_lock_class!().as_ptr(),
+                    )
+                };
             }),
             period_ns,
             started_ns: AtomicI64::new(0),

@@ -69,8 +69,16 @@ impl<T: Throttled> Throttle<T> {
     fn idle(handler: impl PinInit<T>, period_ns: i64) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
             work <- Opaque::ffi_init(|slot: *mut bindings::delayed_work| {
-                // SAFETY: `slot` is valid for writes; the helper initialises all of it.
-                unsafe { bindings::drm_vmap_client_init_delayed_work(slot, Some(Self::run)) };
+                // SAFETY: `slot` is valid for writes; the helper initialises all of it. The
+                // name and the lockdep class are statics.
+                unsafe {
+                    bindings::drm_vmap_client_init_delayed_work(
+                        slot,
+                        Some(Self::run),
+                        crate::c_str!("(work_completion)Throttle").as_char_ptr(),
+                        crate::static_lock_class!().as_ptr(),
+                    )
+                };
             }),
             period_ns,
             last_run_ns: AtomicI64::new(i64::MIN / 2),

@@ -13,6 +13,8 @@
 //! declines once it has ended.
 
 mod console;
+#[cfg(all(CONFIG_DRM_VMAP_CLIENT_KUNIT_TEST, CONFIG_FAULT_INJECTION))]
+mod faults;
 #[cfg(CONFIG_DRM_VMAP_CLIENT_KUNIT_TEST)]
 mod tests;
 

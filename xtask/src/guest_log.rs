@@ -75,8 +75,12 @@ pub fn reports(log: &str) -> Vec<Report> {
     found
 }
 
-/// The failure injection suites: the layer's, and the splash's.
-const SWEEP_SUITES: &[&str] = &["drm_vmap_client_faults", "bootsplash_faults"];
+/// The failure injection suites: the layer's, the splash's and the fbdev emulation's.
+const SWEEP_SUITES: &[&str] = &[
+    "drm_vmap_client_faults",
+    "bootsplash_faults",
+    "vmap_fbdev_faults",
+];
 
 /// Whether `line` is a sweep suite's KTAP header (`# Subtest: <suite>`).
 fn begins_sweep(line: &str) -> bool {
