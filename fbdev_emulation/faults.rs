@@ -6,9 +6,11 @@
 //! does with them when a device registers: its client, the output probe, the shadow, the
 //! framebuffer it shows, the fbdev registration, and fbcon's first mode set ([`sweep`]). The
 //! emulation is built in, and its suites run before user space can make allocations that may
-//! sleep fault points in debugfs: here the fault points are the layer's own (before each C
-//! call that can fail without allocating) and the allocations that cannot sleep. Debug kernels
-//! only (`CONFIG_FAULT_INJECTION`).
+//! sleep fault points in debugfs: at boot the fault points are the layer's own (before each C
+//! call that can fail without allocating) and the allocations that cannot sleep. `/init` then
+//! runs the suite again through KUnit's debugfs (`/sys/kernel/debug/kunit/vmap_fbdev_faults/
+//! run`), once every allocation is a fault point. Debug kernels only
+//! (`CONFIG_FAULT_INJECTION`).
 
 use crate::console::{Console, ConsoleRef};
 use kernel::{

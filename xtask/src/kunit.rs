@@ -219,12 +219,17 @@ pub fn unexpected(
         .collect();
     let mut problems = Vec::new();
     for &(suite, case) in listed.iter().filter(|(suite, _)| pattern.matches(suite)) {
-        match cases.iter().find(|c| c.suite == suite && c.case == case) {
-            None => problems.push(format!("{suite} {case}: expected, but it did not run")),
-            Some(c) if c.status != "PASS" => {
-                problems.push(format!("{suite} {case}: {} (expected to pass)", c.status))
-            }
-            Some(_) => {}
+        // A suite may run twice (a built-in one run again through KUnit's debugfs): every run
+        // must pass.
+        let runs: Vec<&CaseStatus> = cases
+            .iter()
+            .filter(|c| c.suite == suite && c.case == case)
+            .collect();
+        if runs.is_empty() {
+            problems.push(format!("{suite} {case}: expected, but it did not run"));
+        }
+        for c in runs.iter().filter(|c| c.status != "PASS") {
+            problems.push(format!("{suite} {case}: {} (expected to pass)", c.status));
         }
     }
     for c in cases {
@@ -389,6 +394,19 @@ mod expected_tests {
         let problems = unexpected(&list, &run, None, true).unwrap();
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].starts_with("suite_c five: expected"));
+    }
+
+    #[test]
+    fn every_run_of_a_case_must_pass() {
+        let run = [
+            case("suite_a", "one", "PASS"),
+            case("suite_a", "two", "PASS"),
+            case("suite_b", "three", "PASS"),
+            case("suite_b", "three", "FAIL"),
+        ];
+        let problems = unexpected(LIST, &run, None, false).unwrap();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].starts_with("suite_b three: FAIL"));
     }
 
     #[test]
