@@ -28,9 +28,11 @@
 #include <linux/firmware.h>
 #include <linux/iosys-map.h>
 #include <linux/io.h>
+#include <linux/mm.h>
 #include <linux/debugfs.h>
 #include <linux/seq_file.h>
 #include <linux/sched.h>
+#include <linux/vmalloc.h>
 #include <linux/workqueue.h>
 
 #include "../bindings/drm_vmap_client.h"
@@ -275,6 +277,43 @@ bool rust_helper_drm_vmap_client_fbdev_touched(struct list_head *pagereflist,
 		any = true;
 	}
 	return any;
+}
+
+/*
+ * The page of a vmalloc shadow at @addr, with the reference that deferred
+ * I/O's fault handler hands to the user mapping.
+ */
+struct page *rust_helper_drm_vmap_client_fbdev_shadow_page(const void *addr)
+{
+	struct page *page = vmalloc_to_page(addr);
+
+	if (page)
+		get_page(page);
+	return page;
+}
+
+/*
+ * Removes every user mapping of the @len bytes of vmalloc shadow at @shadow,
+ * so that the next access faults. Deferred I/O points each page it mapped at
+ * the mapping of the file that faulted it in; fbdev's lock keeps the last
+ * close, which clears those pointers, away meanwhile. A fault that found its
+ * page before the caller refused new ones may still map it afterwards: its
+ * writes land in the shadow, which lives until the last close.
+ */
+void rust_helper_drm_vmap_client_fbdev_unmap_users(struct fb_info *info,
+						   const void *shadow, size_t len)
+{
+	size_t offset;
+
+	lock_fb_info(info);
+	for (offset = 0; offset < len; offset += PAGE_SIZE) {
+		struct page *page = vmalloc_to_page(shadow + offset);
+		struct address_space *mapping = page ? READ_ONCE(page->mapping) : NULL;
+
+		if (mapping)
+			unmap_mapping_range(mapping, offset, PAGE_SIZE, 1);
+	}
+	unlock_fb_info(info);
 }
 #endif
 

@@ -13,7 +13,8 @@
 //! `struct drm_fb_helper`. [`FbDevice`] registers the `fb_info`; dropping it unregisters it,
 //! and the `fb_info`, the shadow and the handler stay until the last user closes the device
 //! (`fb_destroy`). Operations on a file still open after that fail with `ENODEV` (fbdev's
-//! core checks that the `fb_info` is still registered).
+//! core checks that the `fb_info` is still registered), and the pages of user mappings are
+//! unmapped before the unregistration: their next access faults and gets `SIGBUS`.
 //!
 //! Zero-copy (mapping the device's or vgem's pages into user space under deferred I/O, as C's
 //! shmem flavour does) is not offered: 6.12's deferred I/O overwrites `page->mapping` of the
@@ -26,7 +27,7 @@ use crate::{
     bindings,
     drm_client::{Damage, Device, Format, Layout},
     error::{code::*, to_result, Result},
-    ffi::{c_char, c_int, c_uint, c_void},
+    ffi::{c_char, c_int, c_uint, c_ulong, c_void},
     str::CStr,
     sync::Arc,
     types::Opaque,
@@ -35,8 +36,8 @@ use crate::{
 use core::{
     marker::PhantomData,
     mem::size_of,
-    ptr::NonNull,
-    sync::atomic::{AtomicUsize, Ordering},
+    ptr::{null_mut, NonNull},
+    sync::atomic::{AtomicBool, AtomicUsize, Ordering},
 };
 
 /// `fb_info`s of ours allocated and not destroyed yet: registered, or unregistered and still
@@ -162,6 +163,8 @@ struct Par<T: FbHandler> {
     /// fbcon's colours for a true-colour visual, filled in by `fb_setcolreg`.
     pseudo_palette: Opaque<[u32; 16]>,
     defio: Opaque<bindings::fb_deferred_io>,
+    /// Set before the unregistration: deferred I/O maps no page of the shadow any more.
+    unplugged: AtomicBool,
 }
 
 /// A registered `/dev/fbN` over a [`Shadow`].
@@ -209,6 +212,7 @@ impl<T: FbHandler> FbDevice<T> {
             shadow,
             pseudo_palette: Opaque::new([0; 16]),
             defio: Opaque::new(Self::defio(refresh)),
+            unplugged: AtomicBool::new(false),
         };
         // SAFETY: `info` is fresh; its `par` has room for a `Par<T>` (alignment: a `long`,
         // which is enough for its fields).
@@ -254,6 +258,7 @@ impl<T: FbHandler> FbDevice<T> {
         let mut defio: bindings::fb_deferred_io = unsafe { core::mem::zeroed() };
         defio.delay = usize::try_from(bindings::HZ / refresh).unwrap_or(1).max(1);
         defio.deferred_io = Some(Self::deferred_io);
+        defio.get_page = Some(Self::get_page);
         defio
     }
 
@@ -327,6 +332,52 @@ impl<T: FbHandler> FbDevice<T> {
         if let Some(area) = rows_of_bytes(par.shadow.layout(), first, end) {
             par.handler.written(area);
         }
+    }
+}
+
+impl<T: FbHandler> FbDevice<T> {
+    /// `get_page`: the shadow's page at `offset` with a reference, for deferred I/O's fault
+    /// handler to map into user space; none once the device is unplugged (`SIGBUS`).
+    ///
+    /// # Safety
+    ///
+    /// Only fbdev's core calls this, for one of our `fb_info`s, before `fb_destroy`.
+    unsafe extern "C" fn get_page(
+        info: *mut bindings::fb_info,
+        offset: c_ulong,
+    ) -> *mut bindings::page {
+        // SAFETY: One of ours, alive while a mapping of it faults.
+        let par = unsafe { Self::par(info) };
+        let shadow = &par.shadow;
+        match usize::try_from(offset) {
+            Ok(offset) if offset < shadow.capacity && !par.unplugged.load(Ordering::Acquire) => {
+                // SAFETY: `offset` lies within the shadow's vmalloc allocation (type invariant
+                // of `Shadow`), which lives as long as `info`.
+                unsafe {
+                    bindings::drm_vmap_client_fbdev_shadow_page(
+                        shadow.ptr.as_ptr().add(offset).cast::<c_void>(),
+                    )
+                }
+            }
+            _ => null_mut(),
+        }
+    }
+
+    /// Refuses new user mappings of the shadow's pages and removes those that exist, so that
+    /// `mmap` users get `SIGBUS` at their next access, as file operations get `ENODEV`.
+    fn unmap_users(&self) {
+        // SAFETY: `info` is registered (type invariant), so not freed.
+        let par = unsafe { Self::par(self.info.as_ptr()) };
+        par.unplugged.store(true, Ordering::Release);
+        // SAFETY: As above; the shadow is a vmalloc allocation of `capacity` bytes (type
+        // invariant of `Shadow`), alive as long as `info`.
+        unsafe {
+            bindings::drm_vmap_client_fbdev_unmap_users(
+                self.info.as_ptr(),
+                par.shadow.ptr.as_ptr().cast::<c_void>(),
+                par.shadow.capacity,
+            )
+        };
     }
 }
 
@@ -447,6 +498,7 @@ impl<T: FbHandler> FbDevice<T> {
 
 impl<T: FbHandler> Drop for FbDevice<T> {
     fn drop(&mut self) {
+        self.unmap_users();
         // SAFETY: Registered (type invariant). fbcon lets go of it; `fb_destroy` frees it when
         // the last file is closed, which may be now.
         unsafe { bindings::unregister_framebuffer(self.info.as_ptr()) };

@@ -6,7 +6,9 @@
  *   fbtool con2fb FB TTY        show console TTY (1-based) on framebuffer FB
  *   fbtool pattern FB X Y W H   mmap FB, draw the test pattern, fsync
  *   fbtool unplug FB UNBIND ID  open and mmap FB, write ID to UNBIND (sysfs), then
- *                               read, write through the mapping, fsync, close
+ *                               read, write through the mapping (a page written
+ *                               before and one never touched), mmap again,
+ *                               fsync, close
  *
  * The pattern's pixel at (x, y) of the W x H box is red x * 255 / (W - 1),
  * green y * 255 / (H - 1), blue 0x80 (xtask/src/console_check.rs checks it).
@@ -15,6 +17,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fb.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,16 +127,41 @@ static int write_file(const char *path, const char *text)
 	return written == (ssize_t)strlen(text) ? 0 : fail("write", path);
 }
 
+static sigjmp_buf bus_error;
+
+static void on_bus_error(int signal)
+{
+	siglongjmp(bus_error, signal);
+}
+
+/* Writes @byte at @at; "SIGBUS" if the kernel refused the access, else "succeeded". */
+static const char *poke(volatile uint8_t *at, uint8_t byte)
+{
+	struct sigaction action = { .sa_handler = on_bus_error };
+	struct sigaction old;
+
+	sigemptyset(&action.sa_mask);
+	sigaction(SIGBUS, &action, &old);
+	if (sigsetjmp(bus_error, 1)) {
+		sigaction(SIGBUS, &old, NULL);
+		return "SIGBUS";
+	}
+	*at = byte;
+	sigaction(SIGBUS, &old, NULL);
+	return "succeeded";
+}
+
 /*
  * The device goes while a program has it open and mapped: file operations fail
- * with ENODEV, the mapping still writes to the memory it mapped (freed at the
- * last close, not before), and fsync() runs deferred I/O on a device that no
- * longer flushes. Nothing of it may crash or warn. Prints what each step gave.
+ * with ENODEV, the mapping's next access gets SIGBUS, whether its page was
+ * mapped before or not (the memory stays until the last close, not longer), a
+ * new mmap fails, and fsync() runs deferred I/O on a device that no longer
+ * flushes. Nothing of it may crash or warn. Prints what each step gave.
  */
 static int unplug(const char *fb, const char *unbind, const char *id)
 {
 	struct fb_fix_screeninfo fix;
-	uint8_t *pixels, byte;
+	uint8_t *pixels, *again, byte;
 	ssize_t got;
 	int fd = open(fb, O_RDWR | O_CLOEXEC);
 
@@ -148,8 +177,12 @@ static int unplug(const char *fb, const char *unbind, const char *id)
 		return 1;
 	got = read(fd, &byte, 1);
 	printf("unplug: read: %s\n", got < 0 ? strerror(errno) : "succeeded");
-	memset(pixels, 0x80, fix.smem_len);
-	printf("unplug: mapping written: %u bytes\n", fix.smem_len);
+	printf("unplug: mapped page written: %s\n", poke(pixels, 0x80));
+	printf("unplug: new page written: %s\n", poke(pixels + fix.smem_len - 1, 0x80));
+	again = mmap(NULL, fix.smem_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	printf("unplug: mmap: %s\n", again == MAP_FAILED ? strerror(errno) : "succeeded");
+	if (again != MAP_FAILED)
+		munmap(again, fix.smem_len);
 	printf("unplug: fsync: %s\n", fsync(fd) ? strerror(errno) : "ok");
 	munmap(pixels, fix.smem_len);
 	close(fd);

@@ -124,8 +124,9 @@ fn check(console: &str, text_shot: &Path, pattern_shot: &Path) -> Result<()> {
 }
 
 /// bochs unbound with its `/dev/fbN` open and mapped: the read failed with `ENODEV`, writes
-/// through the mapping and `fsync()` did no harm (the guest log check finds no report), the
-/// last close freed it, and binding bochs again registered a new one.
+/// through the mapping got `SIGBUS` (a page mapped before and one never touched), a new `mmap`
+/// failed with `ENODEV`, `fsync()` did no harm (the guest log check finds no report), the last
+/// close freed it, and binding bochs again registered a new one.
 fn check_unplug(console: &str) -> Result<()> {
     let step = |name: &str| {
         console
@@ -138,7 +139,16 @@ fn check_unplug(console: &str) -> Result<()> {
     if read != "No such device" {
         bail!("a read of the open /dev/fbN after the unplug gave {read:?}, not ENODEV");
     }
-    step("mapping written")?;
+    for page in ["mapped page", "new page"] {
+        let written = step(&format!("{page} written"))?;
+        if written != "SIGBUS" {
+            bail!("a write to a {page} of the mapping after the unplug {written}, not SIGBUS");
+        }
+    }
+    let mmap = step("mmap")?;
+    if mmap != "No such device" {
+        bail!("mmap() of the open /dev/fbN after the unplug gave {mmap:?}, not ENODEV");
+    }
     let fsync = step("fsync")?;
     if fsync != "ok" {
         bail!("fsync() of the open /dev/fbN after the unplug gave {fsync:?}");
