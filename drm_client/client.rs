@@ -296,12 +296,28 @@ impl Client {
     /// Forgets the framebuffer shown so far: call [`Client::show`] afterwards. Fails with
     /// `ENODEV` if the device was unplugged.
     pub fn probe_outputs(&self) -> Result<KVec<Output>> {
+        self.probe(0, 0)
+    }
+
+    /// Probes the connectors and picks, for every connected output, a mode no larger than
+    /// `width` x `height`: what a client whose framebuffer cannot grow (fbdev emulation) does
+    /// after a hotplug, as C's emulation does. `EINVAL` for a zero size; otherwise as
+    /// [`Client::probe_outputs`].
+    pub fn probe_outputs_within(&self, width: u32, height: u32) -> Result<KVec<Output>> {
+        if width == 0 || height == 0 {
+            return Err(EINVAL);
+        }
+        self.probe(width, height)
+    }
+
+    /// Probes with `width` x `height` as the largest mode, or no limit if both are zero.
+    fn probe(&self, width: u32, height: u32) -> Result<KVec<Output>> {
         let _section = self.enter()?;
         let mut shown = self.display.lock();
         // The probe builds new mode sets, without a framebuffer.
         *shown = None;
         // SAFETY: The client is initialised (type invariant); zero sizes mean no limit.
-        to_result(unsafe { bindings::drm_client_modeset_probe(self.as_raw(), 0, 0) })?;
+        to_result(unsafe { bindings::drm_client_modeset_probe(self.as_raw(), width, height) })?;
         self.with_mode_sets(|sets| outputs_of(sets))
     }
 

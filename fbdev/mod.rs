@@ -349,17 +349,16 @@ impl<T: FbHandler> FbDevice<T> {
         // SAFETY: One of ours, alive while a mapping of it faults.
         let par = unsafe { Self::par(info) };
         let shadow = &par.shadow;
-        match usize::try_from(offset) {
-            Ok(offset) if offset < shadow.capacity && !par.unplugged.load(Ordering::Acquire) => {
-                // SAFETY: `offset` lies within the shadow's vmalloc allocation (type invariant
-                // of `Shadow`), which lives as long as `info`.
-                unsafe {
-                    bindings::drm_vmap_client_fbdev_shadow_page(
-                        shadow.ptr.as_ptr().add(offset).cast::<c_void>(),
-                    )
-                }
-            }
-            _ => null_mut(),
+        // `unsigned long` is `usize` in the kernel's C types.
+        if offset >= shadow.capacity || par.unplugged.load(Ordering::Acquire) {
+            return null_mut();
+        }
+        // SAFETY: `offset` lies within the shadow's vmalloc allocation (type invariant of
+        // `Shadow`), which lives as long as `info`.
+        unsafe {
+            bindings::drm_vmap_client_fbdev_shadow_page(
+                shadow.ptr.as_ptr().add(offset).cast::<c_void>(),
+            )
         }
     }
 

@@ -130,6 +130,19 @@ impl Console {
         redraw(active)
     }
 
+    /// Probes the outputs again after a hotplug, for modes no larger than the framebuffer:
+    /// it keeps the size it was made with, as with C's emulation.
+    fn probe_again(&self, client: &Client) -> Result {
+        let size = self.active.lock().as_ref().map(|active| {
+            let layout = active.framebuffer.layout();
+            (layout.width(), layout.height())
+        });
+        match size {
+            Some((width, height)) => client.probe_outputs_within(width, height).map(drop),
+            None => Ok(()),
+        }
+    }
+
     /// Copies the whole shadow into the framebuffer shown, and flushes it.
     fn redraw(&self) -> Result {
         let mut guard = self.active.lock();
@@ -281,7 +294,7 @@ impl ClientHandler for ConsoleRef {
             console.hotplug_pending.store(true, Ordering::Release);
             return Ok(());
         }
-        client.probe_outputs()?;
+        console.probe_again(&client)?;
         console.show()
     }
 
@@ -291,7 +304,7 @@ impl ClientHandler for ConsoleRef {
             return Err(ENODEV);
         }
         if console.hotplug_pending.swap(false, Ordering::AcqRel) {
-            client.probe_outputs()?;
+            console.probe_again(&client)?;
             return console.show();
         }
         client.restore_display_as_requested(request)?;

@@ -863,6 +863,47 @@ fn debugfs_lists_the_framebuffers(test: &Test) -> CaseResult {
     })
 }
 
+/// A client whose framebuffer cannot grow probes with its size as the limit, as fbdev
+/// emulation does after a hotplug: the modes picked fit, and the framebuffer is shown.
+fn a_probe_within_a_size_picks_modes_that_fit(test: &Test) -> CaseResult {
+    with_kms_device(test, VKMS, |device| {
+        let Registered {
+            client,
+            registration,
+            size: (width, height),
+            ..
+        } = registered_client(device)?;
+        let (small_width, small_height) = (640, 480);
+        ktest_assert!(test, width > small_width && height > small_height);
+        let small = Framebuffer::new(
+            &client,
+            Allocator::Device,
+            small_width,
+            small_height,
+            Format::Xrgb8888,
+        )?;
+        ktest_assert_err!(test, client.show(&small), ERANGE);
+        let outputs = client.probe_outputs_within(small_width, small_height)?;
+        ktest_assert_eq!(test, outputs.len(), 1);
+        for output in outputs.iter() {
+            ktest_assert!(
+                test,
+                output.width <= small_width && output.height <= small_height
+            );
+        }
+        ktest_assert_eq!(test, client.show(&small)?, 1);
+        ktest_assert_eq!(test, testing::scanned_out_id(device), small.id());
+        // Without a limit, the preferred mode comes back.
+        let outputs = client.probe_outputs()?;
+        let output = outputs.first().ok_or(ENODEV)?;
+        ktest_assert_eq!(test, (output.width, output.height), (width, height));
+        ktest_hostile!(test, client.probe_outputs_within(0, small_height), EINVAL);
+        ktest_hostile!(test, client.probe_outputs_within(small_width, 0), EINVAL);
+        drop(registration);
+        Ok(())
+    })
+}
+
 ktest_suite!(
     drm_vmap_client_client,
     [
@@ -874,6 +915,7 @@ ktest_suite!(
         device_framebuffers_show_what_is_drawn,
         vgem_framebuffers_share_pages_with_the_display,
         flips_show_each_buffer_in_turn,
+        a_probe_within_a_size_picks_modes_that_fit,
         damage_flush_copies_only_the_rectangle,
         unsignalled_writers_fail_a_flip_in_time,
         hotplug_reaches_the_client,
