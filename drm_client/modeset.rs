@@ -32,6 +32,8 @@ pub struct Output {
     pub y: u32,
     /// How many connectors show this CRTC's picture (clones).
     pub connectors: usize,
+    /// The mode's refresh rate in Hz, rounded (0 if the mode's timings do not give one).
+    pub refresh: u32,
 }
 
 impl Output {
@@ -92,5 +94,7 @@ pub(super) fn output_of(set: &bindings::drm_mode_set) -> Output {
         x: set.x,
         y: set.y,
         connectors: set.num_connectors,
+        // SAFETY: `mode` is a valid mode, as above; the function only reads its timings.
+        refresh: u32::try_from(unsafe { bindings::drm_mode_vrefresh(mode) }).unwrap_or(0),
     }
 }

@@ -39,7 +39,8 @@ pub trait Throttled: Send + Sync {
 pub struct Throttle<T: Throttled> {
     #[pin]
     work: Opaque<bindings::delayed_work>,
-    period_ns: i64,
+    /// The shortest time between the starts of two runs; changed by [`Throttle::set_rate`].
+    period_ns: AtomicI64,
     /// When the last run started, in `ktime_get()` nanoseconds.
     last_run_ns: AtomicI64,
     stopping: AtomicBool,
@@ -57,13 +58,21 @@ unsafe impl<T: Throttled> Sync for Throttle<T> {}
 impl<T: Throttled> Throttle<T> {
     /// A throttle running `handler` at most `rate` times a second; `EINVAL` for a rate of 0.
     pub fn new(handler: impl PinInit<T>, rate: u32) -> Result<Arc<Self>> {
-        if rate == 0 {
-            return Err(EINVAL);
-        }
-        Arc::pin_init(
-            Self::idle(handler, 1_000_000_000 / i64::from(rate)),
-            GFP_KERNEL,
-        )
+        Arc::pin_init(Self::idle(handler, period_of(rate)?), GFP_KERNEL)
+    }
+
+    /// Runs the handler at most `rate` times a second from now on (a display's refresh rate
+    /// known only once its outputs are probed); `EINVAL` for a rate of 0. A run already queued
+    /// keeps its time.
+    pub fn set_rate(&self, rate: u32) -> Result {
+        self.period_ns.store(period_of(rate)?, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// How many runs a second the throttle allows at most.
+    pub fn rate(&self) -> u32 {
+        let period_ns = self.period_ns.load(Ordering::Relaxed).max(1);
+        u32::try_from(NSEC_PER_SEC / period_ns).unwrap_or(u32::MAX)
     }
 
     fn idle(handler: impl PinInit<T>, period_ns: i64) -> impl PinInit<Self, Error> {
@@ -80,7 +89,7 @@ impl<T: Throttled> Throttle<T> {
                     )
                 };
             }),
-            period_ns,
+            period_ns: AtomicI64::new(period_ns),
             last_run_ns: AtomicI64::new(i64::MIN / 2),
             stopping: AtomicBool::new(false),
             handler <- handler,
@@ -98,7 +107,7 @@ impl<T: Throttled> Throttle<T> {
         if self.stopping.load(Ordering::Acquire) {
             return;
         }
-        let due = self.last_run_ns.load(Ordering::Acquire) + self.period_ns;
+        let due = self.last_run_ns.load(Ordering::Acquire) + self.period_ns.load(Ordering::Relaxed);
         let wait_ns = u64::try_from(due - Ktime::ktime_get().to_ns()).unwrap_or(0);
         // SAFETY: A pure conversion.
         let delay = unsafe { bindings::nsecs_to_jiffies(wait_ns) };
@@ -145,4 +154,15 @@ impl<T: Throttled> Throttle<T> {
             .store(Ktime::ktime_get().to_ns(), Ordering::Release);
         throttle.handler.run();
     }
+}
+
+/// Nanoseconds in a second.
+const NSEC_PER_SEC: i64 = 1_000_000_000;
+
+/// The period of `rate` runs a second; `EINVAL` for 0.
+fn period_of(rate: u32) -> Result<i64> {
+    if rate == 0 {
+        return Err(EINVAL);
+    }
+    Ok(NSEC_PER_SEC / i64::from(rate))
 }

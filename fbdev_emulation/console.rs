@@ -5,17 +5,17 @@
 //!
 //! fbcon and `write()` draw into the shadow and report damage, which is merged without a lock
 //! (it may come in atomic context) and flushed by a throttled worker at most once per frame of
-//! the display: one `begin_access(Write)` on the framebuffer's warm cached mapping, a copy of the
-//! damaged rows only, `end_access`, and a damage flush. Nothing is scheduled while the kernel
-//! prints an oops. While user space holds DRM master nothing is flushed; at restore the whole
-//! shadow is shown again.
+//! the display (the fastest refresh rate of its outputs): one `begin_access(Write)` on the
+//! framebuffer's warm cached mapping, a copy of the damaged rows only, `end_access`, and a
+//! damage flush. Nothing is scheduled while the kernel prints an oops. While user space holds
+//! DRM master nothing is flushed; at restore the whole shadow is shown again.
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use kernel::{
     c_str,
     drm_client::{
         Allocator, Client, ClientHandler, Damage, Device, Framebuffer, FramebufferVmap, Layout,
-        Registration, RestoreRequest, Throttle, Throttled,
+        Output, Registration, RestoreRequest, Throttle, Throttled,
     },
     fbdev::{oops_in_progress, FbDevice, FbHandler, Shadow},
     new_mutex,
@@ -25,8 +25,20 @@ use kernel::{
     vmap_cache::{Direction, Stats},
 };
 
-/// Flushes per second at most: the display's refresh.
+/// Flushes per second at most until the outputs are probed, and for outputs whose modes give
+/// no refresh rate.
 pub(crate) const REFRESH: u32 = 60;
+
+/// Flushes per second at most for `outputs`: the fastest refresh among them, so that no
+/// display waits more than one of its frames for the console's text.
+pub(crate) fn flush_rate(outputs: &[Output]) -> u32 {
+    outputs
+        .iter()
+        .map(|output| output.refresh)
+        .max()
+        .filter(|&refresh| refresh > 0)
+        .unwrap_or(REFRESH)
+}
 
 /// What the emulation holds while the device is registered.
 struct Active {
@@ -83,6 +95,8 @@ impl Console {
         let Some(output) = outputs.first() else {
             return Ok(None);
         };
+        let rate = flush_rate(&outputs);
+        console.0.set_rate(rate)?;
         let format = device.preferred_format();
         let framebuffer = Framebuffer::new(
             &client,
@@ -98,7 +112,7 @@ impl Console {
             c_str!("vmapdrmfb"),
             shadow.clone(),
             console.clone(),
-            REFRESH,
+            rate,
         )?;
         let this = console.console();
         *this.active.lock() = Some(Active {
@@ -128,19 +142,6 @@ impl Console {
         }
         active.client.show(&active.framebuffer)?;
         redraw(active)
-    }
-
-    /// Probes the outputs again after a hotplug, for modes no larger than the framebuffer:
-    /// it keeps the size it was made with, as with C's emulation.
-    fn probe_again(&self, client: &Client) -> Result {
-        let size = self.active.lock().as_ref().map(|active| {
-            let layout = active.framebuffer.layout();
-            (layout.width(), layout.height())
-        });
-        match size {
-            Some((width, height)) => client.probe_outputs_within(width, height).map(drop),
-            None => Ok(()),
-        }
     }
 
     /// Copies the whole shadow into the framebuffer shown, and flushes it.
@@ -193,6 +194,12 @@ impl Console {
         let guard = self.active.lock();
         let active = guard.as_ref().ok_or(ENODEV)?;
         f(&active.fbdev, &active.shadow, &active.framebuffer)
+    }
+
+    /// The outputs the client's last probe found (tests).
+    pub(crate) fn outputs(&self) -> Result<KVec<Output>> {
+        let guard = self.active.lock();
+        guard.as_ref().ok_or(ENODEV)?.client.outputs()
     }
 
     /// The framebuffer's cache statistics and the number of flushes (tests, benchmark).
@@ -248,6 +255,26 @@ impl ConsoleRef {
         self.0.handler()
     }
 
+    /// Probes the outputs again after a hotplug, for modes no larger than the framebuffer
+    /// (which keeps the size it was made with, as with C's emulation), and flushes at the
+    /// rate of the outputs found.
+    fn probe_again(&self, client: &Client) -> Result {
+        let size = self.console().active.lock().as_ref().map(|active| {
+            let layout = active.framebuffer.layout();
+            (layout.width(), layout.height())
+        });
+        let Some((width, height)) = size else {
+            return Ok(());
+        };
+        let outputs = client.probe_outputs_within(width, height)?;
+        self.0.set_rate(flush_rate(&outputs))
+    }
+
+    /// How many flushes a second the console allows at most (tests).
+    pub(crate) fn flush_rate(&self) -> u32 {
+        self.0.rate()
+    }
+
     /// Runs a pending flush now and waits for it.
     pub(crate) fn flush_now(&self) {
         self.0.flush();
@@ -294,7 +321,7 @@ impl ClientHandler for ConsoleRef {
             console.hotplug_pending.store(true, Ordering::Release);
             return Ok(());
         }
-        console.probe_again(&client)?;
+        self.probe_again(&client)?;
         console.show()
     }
 
@@ -304,7 +331,7 @@ impl ClientHandler for ConsoleRef {
             return Err(ENODEV);
         }
         if console.hotplug_pending.swap(false, Ordering::AcqRel) {
-            console.probe_again(&client)?;
+            self.probe_again(&client)?;
             return console.show();
         }
         client.restore_display_as_requested(request)?;

@@ -4,9 +4,9 @@
 //! `fb_info` reach what bochs and cirrus scan out, inside the damage only, through one warm
 //! mapping.
 
-use crate::console::{merged, Console, ConsoleRef};
+use crate::console::{flush_rate, merged, Console, ConsoleRef, REFRESH};
 use kernel::{
-    drm_client::{testing, Damage, Device, Format, Framebuffer},
+    drm_client::{testing, Damage, Device, Format, Framebuffer, Output},
     error::code::*,
     fbdev::{live_devices, testing::OpenFbDevice, FbDevice, FbHandler},
     ktest::{CaseResult, Test},
@@ -347,6 +347,57 @@ fn drawing_off_the_screen_is_refused(test: &Test) -> CaseResult {
     })
 }
 
+/// The display goes and comes back (a hotplug each time): the console flushes at the rate of
+/// the outputs found, probes for modes that fit its framebuffer, and shows it again with what
+/// was drawn meanwhile.
+fn hotplug_shows_the_console_again(test: &Test) -> CaseResult {
+    with_console_on(test, b"vkms", |console, device| {
+        let outputs = console.console().outputs()?;
+        let refresh = outputs.first().ok_or(ENODEV)?.refresh;
+        // vkms's preferred mode is 1024x768 at 60 Hz.
+        ktest_assert_eq!(test, refresh, 60);
+        ktest_assert_eq!(test, console.flush_rate(), refresh);
+        let shown = console.console().with_active(|fbdev, _, fb| {
+            fbdev.set_colour(RED, 0xffff, 0, 0)?;
+            Ok(fb.id())
+        })?;
+        let disconnected = testing::set_connected(device, false);
+        let rate_without_outputs = console.flush_rate();
+        let drawn = console
+            .console()
+            .with_active(|fbdev, _, _| fbdev.fill_rect(area(16, 16, 8, 8), RED));
+        testing::set_connected(device, true)?;
+        disconnected?;
+        drawn?;
+        ktest_assert_eq!(test, rate_without_outputs, REFRESH);
+        ktest_assert_eq!(test, console.flush_rate(), refresh);
+        ktest_assert_eq!(test, testing::scanned_out_id(device), shown);
+        console.flush_now();
+        let pixel = console.console().with_active(|_, _, fb| {
+            shown_pixel(device, fb, 20, 20).map(|pixel| (pixel, red(fb.layout().format())))
+        })?;
+        ktest_assert_eq!(test, pixel.0, pixel.1);
+        Ok(())
+    })
+}
+
+fn flush_rate_is_the_fastest_refresh(test: &Test) -> CaseResult {
+    let output = |refresh| Output {
+        crtc_id: 1,
+        width: 640,
+        height: 480,
+        x: 0,
+        y: 0,
+        connectors: 1,
+        refresh,
+    };
+    ktest_assert_eq!(test, flush_rate(&[]), REFRESH);
+    ktest_assert_eq!(test, flush_rate(&[output(0)]), REFRESH);
+    ktest_assert_eq!(test, flush_rate(&[output(75), output(0), output(144)]), 144);
+    ktest_assert_eq!(test, flush_rate(&[output(30)]), 30);
+    Ok(())
+}
+
 fn damage_merges_without_a_lock(test: &Test) -> CaseResult {
     ktest_assert_eq!(test, merged(&[]), None);
     ktest_assert_eq!(
@@ -369,7 +420,9 @@ ktest_suite!(
         drawing_reaches_bochs,
         drawing_reaches_cirrus,
         flushes_reuse_one_mapping,
+        flush_rate_is_the_fastest_refresh,
         handover_to_a_master_and_back,
+        hotplug_shows_the_console_again,
         unplug_with_the_device_open,
     ]
 );
