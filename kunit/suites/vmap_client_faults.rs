@@ -19,10 +19,10 @@ use kernel::{
     },
     fbdev::{FbDevice, FbHandler, Shadow},
     ktest::{CaseResult, Test},
-    ktest_suite,
+    ktest_assert_eq, ktest_suite,
     prelude::*,
     sync::Arc,
-    vmap_cache::Direction,
+    vmap_cache::{CachedVmap, Direction, VmapCache},
 };
 
 module! {
@@ -103,7 +103,7 @@ fn cpu_access_on_bochs(test: &Test) -> CaseResult {
     sweep(
         test,
         &device,
-        "cached vmap and access (attach, pin, vmap) on bochs",
+        "cached vmap and access (reservation, vmap, CPU access) on bochs",
         || {
             let mut vmap = fb.vmap()?;
             {
@@ -113,6 +113,33 @@ fn cpu_access_on_bochs(test: &Test) -> CaseResult {
             vmap.vunmap_cached()
         },
     )
+}
+
+/// A buffer of an exporter that moves it and tells its importers first (the test exporter):
+/// the cache attaches dynamically, and every access pins it. Leaks show in the layer's holdings
+/// and in the exporter's own count of pins and mappings.
+fn cpu_access_on_a_moving_buffer(test: &Test) -> CaseResult {
+    let device = testing::device_or_skip(test, b"vkms")?;
+    let buffer = testing::MovableBuffer::new(4096)?;
+    sweep(
+        test,
+        &device,
+        "cache and access (attach, pin, vmap) on a moving buffer",
+        || {
+            let cache = VmapCache::new(buffer.dma_buf().clone())?;
+            let mut vmap = CachedVmap::new(cache.clone())?;
+            {
+                let mut access = vmap.begin_access(Direction::Write)?;
+                access.memory().fill(0, 64, 0x5a)?;
+            }
+            vmap.vunmap_cached()?;
+            // The sweep drops the cache (the detach) once it no longer injects.
+            Ok(cache)
+        },
+    )?;
+    let state = buffer.state();
+    ktest_assert_eq!(test, (state.pins, state.vmaps), (0, 0));
+    Ok(())
 }
 
 /// A framebuffer the size of the client's first output, which a mode set can show.
@@ -174,6 +201,7 @@ ktest_suite!(
         client_and_vgem_framebuffer_on_vkms,
         device_framebuffer_on_bochs,
         cpu_access_on_bochs,
+        cpu_access_on_a_moving_buffer,
         mode_set_and_flush_on_vkms,
         flip_on_bochs,
         fbdev_registration_on_vkms,
