@@ -9,13 +9,15 @@ use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Folders of the checkout that hold kernel code.
+/// Folders of the checkout that hold kernel code (a host test checks that none is missing).
 const KERNEL_SOURCE_DIRS: &[&str] = &[
     "drm_client",
     "vmap_cache",
+    "fbdev",
     "module_param",
     "kunit",
     "bootsplash",
+    "fbdev_emulation",
     "c",
 ];
 
@@ -127,4 +129,49 @@ fn rustdoc(paths: &Paths, flavour: Flavour) -> Result<()> {
     kconfig::configure(paths, flavour)?;
     build::make(paths, flavour, &["rustdoc"], "rustdoc")?;
     build::fail_on_our_warnings(&paths.output().join("rustdoc.log"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KERNEL_SOURCE_DIRS;
+    use std::path::Path;
+
+    /// Every top-level folder with kernel sources is linted: one left out of the list (as
+    /// `fbdev/` and `fbdev_emulation/` once were) would skip rustfmt and checkpatch silently.
+    #[test]
+    fn every_kernel_source_folder_is_linted() {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let kernel_source = |ext: &str| matches!(ext, "rs" | "c" | "h");
+        for entry in std::fs::read_dir(&repo).expect("the checkout").flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !entry.path().is_dir()
+                || name.starts_with('.')
+                || ["xtask", "target"].contains(&name.as_str())
+            {
+                continue;
+            }
+            let has_sources = walk(&entry.path()).iter().any(|path| {
+                path.extension()
+                    .and_then(|ext| ext.to_str())
+                    .is_some_and(kernel_source)
+            });
+            assert!(
+                !has_sources || KERNEL_SOURCE_DIRS.contains(&name.as_str()),
+                "{name}/ holds kernel sources but is not in KERNEL_SOURCE_DIRS"
+            );
+        }
+    }
+
+    fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                files.extend(walk(&path));
+            } else {
+                files.push(path);
+            }
+        }
+        files
+    }
 }
