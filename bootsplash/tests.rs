@@ -21,7 +21,6 @@ use kernel::{
     prelude::*,
     sync::{Arc, Mutex},
     time::Ktime,
-    vmap_cache::ledger,
 };
 
 /// The built-in picture's size and a few of its pixels (see `logo/make_logo.py`).
@@ -465,7 +464,7 @@ fn with_splash_on(
     let device = testing::device_or_skip(test, driver)?;
     let framebuffers = device.framebuffer_count();
     let references = device.ref_count();
-    let held = ledger::holdings();
+    let held = testing::Census::settled(test);
     let splash = start_splash(&device, progress, flips)?.ok_or(ENODEV)?;
     let result = body(&splash);
     splash.end();
@@ -474,7 +473,7 @@ fn with_splash_on(
     result?;
     ktest_assert_eq!(test, device.framebuffer_count(), framebuffers);
     ktest_assert_eq!(test, device.ref_count(), references);
-    ktest_assert_eq!(test, ledger::holdings(), held);
+    ktest_assert_eq!(test, testing::Census::now(), held);
     Ok(())
 }
 
@@ -818,7 +817,7 @@ const UNPLUG_ROUNDS: u32 = 4;
 /// by the unregister callback or by a frame that met the unplug, and left nothing behind.
 fn unplug_round(test: &Test, delay_ms: u32, flips: bool) -> Result<bool> {
     let device = Device::find_by_driver(b"cirrus")?;
-    let held = ledger::holdings();
+    let held = testing::Census::settled(test);
     let splash = start_splash(&device, &NO_PROGRESS, flips)?.ok_or(ENODEV)?;
     let clock = splash.animate()?;
     test.sleep_ms(delay_ms);
@@ -827,7 +826,7 @@ fn unplug_round(test: &Test, delay_ms: u32, flips: bool) -> Result<bool> {
     clock.stop();
     drop((clock, splash));
     testing::wait_for_releases(test, || device.ref_count() <= 1);
-    let left = device.ref_count() != 1 || ledger::holdings() != held;
+    let left = device.ref_count() != 1 || testing::Census::now() != held;
     drop(device);
     unbound.rebind()?;
     Ok(ended && !left)
@@ -965,7 +964,7 @@ fn master_comes_and_goes_while_animating(test: &Test) -> CaseResult {
     let device = testing::device_or_skip(test, b"vkms")?;
     let framebuffers = device.framebuffer_count();
     let references = device.ref_count();
-    let held = ledger::holdings();
+    let held = testing::Census::settled(test);
     // A master already there: the splash does not start, and holds nothing.
     {
         let _master = testing::MasterFile::open(&device)?;
@@ -982,7 +981,7 @@ fn master_comes_and_goes_while_animating(test: &Test) -> CaseResult {
         testing::wait_for_releases(test, || device.ref_count() <= references);
         ktest_assert_eq!(test, device.framebuffer_count(), framebuffers);
         ktest_assert_eq!(test, device.ref_count(), references);
-        ktest_assert_eq!(test, ledger::holdings(), held);
+        ktest_assert_eq!(test, testing::Census::now(), held);
     }
     Ok(())
 }

@@ -41,6 +41,15 @@ struct drm_vmap_client_test_placement {
 
 int drm_vmap_client_test_fb_placement(struct drm_framebuffer *fb,
 				      struct drm_vmap_client_test_placement *placement);
+/* What exists on a device: GEM objects, GEM mappings, TTM pins. */
+struct drm_vmap_client_test_census {
+	int gem_objects;
+	int gem_mappings;
+	unsigned int ttm_pins;
+};
+
+void drm_vmap_client_test_census(struct drm_device *dev,
+				 struct drm_vmap_client_test_census *census);
 struct drm_gem_vram_object *
 drm_vmap_client_test_vram_filler(struct drm_device *dev, size_t size);
 void drm_vmap_client_test_vram_filler_free(struct drm_gem_vram_object *gbo);

@@ -61,12 +61,17 @@ impl Device {
     }
 
     #[cfg(CONFIG_DRM_VMAP_CLIENT_KUNIT_TEST)]
+    /// Every registered, plugged device, by primary minor.
+    pub fn registered() -> impl Iterator<Item = ARef<Self>> {
+        (0..MAX_PRIMARY_MINORS).filter_map(|minor| Self::from_minor(minor).ok())
+    }
+
+    #[cfg(CONFIG_DRM_VMAP_CLIENT_KUNIT_TEST)]
     /// The first registered device (lowest primary minor) whose driver is named `driver`.
     ///
     /// Fails with `ENODEV` if there is none.
     pub fn find_by_driver(driver: &[u8]) -> Result<ARef<Self>> {
-        (0..MAX_PRIMARY_MINORS)
-            .filter_map(|minor| Self::from_minor(minor).ok())
+        Self::registered()
             .find(|device| device.driver_name().as_bytes() == driver)
             .ok_or(ENODEV)
     }

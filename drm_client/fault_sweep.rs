@@ -6,8 +6,9 @@
 //! then the second, and so on, as syzkaller's fail-nth does, until three runs in a row pass
 //! fewer points than the one they were to fail (the number of points varies a little between
 //! runs: a slab that needs a new page, a cache that is warm). After every run it checks that
-//! nothing was left behind: the layer's [`ledger`], the device's references and framebuffers,
-//! the fbdev devices of the layer. A run whose failure was injected may fail with any errno or
+//! nothing was left behind: the layer's holdings and every device's GEM objects, GEM mappings
+//! and TTM pins ([`testing::Census`]), the device's references and framebuffers, the fbdev
+//! devices of the layer. A run whose failure was injected may fail with any errno or
 //! absorb the failure (a fallback); the runs that were not injected must succeed.
 //!
 //! The fault points are every allocation of the task (failslab, fail_page_alloc), in Rust and
@@ -22,7 +23,6 @@ use crate::{
     ktest::{CaseResult, Test},
     ktest_assert_eq,
     prelude::*,
-    vmap_cache::ledger,
 };
 use core::panic::Location;
 
@@ -58,7 +58,7 @@ const SHORT_RUNS_TO_END: u32 = 3;
 /// Everything a leak on an error path would change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Snapshot {
-    held: ledger::Holdings,
+    census: testing::Census,
     device_references: u32,
     framebuffers: u32,
     fb_devices: usize,
@@ -66,7 +66,7 @@ struct Snapshot {
 
 fn snapshot(device: &Device) -> Snapshot {
     Snapshot {
-        held: ledger::holdings(),
+        census: testing::Census::now(),
         device_references: device.ref_count(),
         framebuffers: device.framebuffer_count(),
         fb_devices: fb_devices(),
@@ -100,7 +100,10 @@ pub fn sweep<T>(
     mut op: impl FnMut() -> Result<T>,
 ) -> CaseResult {
     let caller = Location::caller();
-    let before = snapshot(device);
+    let before = Snapshot {
+        census: testing::Census::settled(test),
+        ..snapshot(device)
+    };
     let mut nth = 1;
     let mut short_runs = 0;
     while nth <= MAX_POINTS {

@@ -14,7 +14,7 @@ use crate::{
     error::{code::*, from_err_ptr, to_result, Result},
     ktest::{CaseError, Test},
     types::ARef,
-    vmap_cache::{flush_deferred_releases, DmaBuf, Reserved},
+    vmap_cache::{flush_deferred_releases, ledger, DmaBuf, Reserved},
 };
 use core::ptr::NonNull;
 
@@ -45,6 +45,61 @@ pub fn wait_for_releases(test: &Test, mut released: impl FnMut() -> bool) {
             return;
         }
         test.sleep_ms(RELEASE_POLL_MS);
+    }
+}
+
+/// What a case must give back: the layer's own holdings, and what exists on every registered
+/// device, counted by the DRM core and TTM rather than by the layer.
+///
+/// The device side catches what the layer's ledger cannot: a GEM object, a mapping or a pin
+/// that C code (a driver, a helper, the exporter of an import) keeps on a path of ours.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Census {
+    /// What the layer holds ([`ledger::holdings`]).
+    pub held: ledger::Holdings,
+    /// GEM objects alive, on all devices (vgem included).
+    pub gem_objects: i64,
+    /// GEM mappings (`drm_gem_vmap()` not yet undone), on all devices.
+    pub gem_mappings: i64,
+    /// Pins of TTM buffer objects, on all devices with a VRAM manager.
+    pub ttm_pins: u64,
+}
+
+impl Census {
+    /// The census now.
+    pub fn now() -> Self {
+        let mut census = Self {
+            held: ledger::holdings(),
+            ..Self::default()
+        };
+        for device in Device::registered() {
+            let mut counts = bindings::drm_vmap_client_test_census::default();
+            // SAFETY: The device is alive (we hold a reference); the fixture only reads
+            // counters and walks TTM's pinned list under its lock.
+            unsafe { bindings::drm_vmap_client_test_census(device.as_raw(), &mut counts) };
+            census.gem_objects += i64::from(counts.gem_objects);
+            census.gem_mappings += i64::from(counts.gem_mappings);
+            census.ttm_pins += u64::from(counts.ttm_pins);
+        }
+        census
+    }
+
+    /// The census once releases already under way are done: the same twice in a row, 10 ms
+    /// apart, after completing deferred dma-buf releases (for a second at most). A case takes
+    /// its starting census this way, so that what an earlier case or an enclosing fixture
+    /// released late is not counted against it.
+    pub fn settled(test: &Test) -> Self {
+        let mut last = Self::now();
+        for _ in 0..RELEASE_POLLS {
+            flush_deferred_releases();
+            test.sleep_ms(RELEASE_POLL_MS);
+            let now = Self::now();
+            if now == last {
+                return now;
+            }
+            last = now;
+        }
+        last
     }
 }
 

@@ -32,7 +32,8 @@ const MARKER: u8 = 0x5a;
 const RED: u32 = 1;
 
 /// Runs `body` with the emulation on the first device of `driver`, shown as fbcon would show
-/// it; checks that it left no framebuffer behind.
+/// it; checks that it left nothing behind: no framebuffer, no device reference, no `fb_info`,
+/// and no GEM object, mapping or pin on any device ([`testing::Census`]).
 fn with_console_on(
     test: &Test,
     driver: &[u8],
@@ -40,6 +41,9 @@ fn with_console_on(
 ) -> CaseResult {
     let device = testing::device_or_skip(test, driver)?;
     let framebuffers = device.framebuffer_count();
+    let references = device.ref_count();
+    let live = live_devices();
+    let census = testing::Census::settled(test);
     let console = Console::start(&device)?.ok_or(ENODEV)?;
     let result = match console.set_par() {
         Ok(()) => body(&console, &device),
@@ -47,8 +51,14 @@ fn with_console_on(
     };
     console.stop();
     drop(console);
+    testing::wait_for_releases(test, || {
+        device.ref_count() <= references && testing::Census::now() == census
+    });
     result?;
     ktest_assert_eq!(test, device.framebuffer_count(), framebuffers);
+    ktest_assert_eq!(test, device.ref_count(), references);
+    ktest_assert_eq!(test, live_devices(), live);
+    ktest_assert_eq!(test, testing::Census::now(), census);
     Ok(())
 }
 
@@ -261,6 +271,7 @@ fn handover_to_a_master_and_back(test: &Test) -> CaseResult {
 fn unplug_with_the_device_open(test: &Test) -> CaseResult {
     let device = testing::device_or_skip(test, b"bochs-drm")?;
     let live = live_devices();
+    let census = testing::Census::settled(test);
     let console = Console::start(&device)?.ok_or(ENODEV)?;
     console.set_par()?;
     let index = console.console().index().ok_or(ENODEV)?;
@@ -289,6 +300,9 @@ fn unplug_with_the_device_open(test: &Test) -> CaseResult {
     // The driver binds again, and a new device appears.
     unbound.rebind()?;
     testing::device_or_skip(test, b"bochs-drm")?;
+    // Nothing of the old device's emulation is left on any device.
+    testing::wait_for_releases(test, || testing::Census::now() == census);
+    ktest_assert_eq!(test, testing::Census::now(), census);
     Ok(())
 }
 

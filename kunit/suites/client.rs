@@ -30,7 +30,7 @@ use kernel::{
     str::CString,
     sync::{Arc, ArcBorrow, Mutex},
     time::Ktime,
-    vmap_cache::{ledger, Direction, ManualFence, DEFAULT_FENCE_TIMEOUT_MS},
+    vmap_cache::{Direction, ManualFence, DEFAULT_FENCE_TIMEOUT_MS},
 };
 
 const VKMS: &[u8] = b"vkms";
@@ -668,7 +668,7 @@ fn use_until_unplugged(in_use: &InUse, index: usize, team: &Team) -> Tally {
 /// One round of [`unplug_races_flips_and_accesses`] on `driver`'s device.
 fn unplug_round(test: &Test, driver: &[u8], delay_ms: u32) -> Result<Tally> {
     let device = Device::find_by_driver(driver)?;
-    let held = ledger::holdings();
+    let held = testing::Census::settled(test);
     let Registered {
         client,
         registration,
@@ -708,8 +708,9 @@ fn unplug_round(test: &Test, driver: &[u8], delay_ms: u32) -> Result<Tally> {
     let references = settled_ref_count(test, &device, 1);
     drop(device);
     unbound.rebind()?;
-    if references != 1 || ledger::holdings() != held {
-        pr_err!("{references} device references left, or layer holdings differ\n");
+    let census = testing::Census::now();
+    if references != 1 || census != held {
+        pr_err!("{references} device references left, or {census:?} differs from {held:?}\n");
         return Err(EBUSY);
     }
     Ok(tally)

@@ -4,12 +4,15 @@
 //! a check at its end that everything the case created was released.
 
 use kernel::{
-    drm_client::{testing, vgem, Device, GemObject},
+    drm_client::{
+        testing::{self, Census},
+        vgem, Device, GemObject,
+    },
     error::Result,
     ktest::{CaseResult, Test},
     ktest_assert_eq,
     types::ARef,
-    vmap_cache::{ledger, DmaBuf},
+    vmap_cache::DmaBuf,
 };
 
 /// A vgem shmem buffer of `size` bytes, exported in-kernel.
@@ -29,9 +32,10 @@ pub(crate) fn with_vgem_device(
     with_device(test, &device, body)
 }
 
-/// Runs `body` with `device`, then checks that no dma-buf it made still holds the device, and
-/// that the layer holds no more than before: GEM and dma-buf references, attachments, pins,
-/// mappings and framebuffers ([`ledger::holdings`]).
+/// Runs `body` with `device`, then checks that no dma-buf it made still holds the device, that
+/// the layer holds no more than before (GEM and dma-buf references, attachments, pins, mappings
+/// and framebuffers), and that no device has more GEM objects, GEM mappings or TTM pins than
+/// before ([`Census`]).
 ///
 /// Every dma-buf holds a reference to its device until it is released, so the device's count
 /// before and after tells whether anything leaked. A dma-buf is a file, and its last reference
@@ -44,12 +48,14 @@ pub(crate) fn with_device(
     body: impl FnOnce(&Device) -> CaseResult,
 ) -> CaseResult {
     let refs_before = device.ref_count();
-    let held_before = ledger::holdings();
+    let census_before = Census::settled(test);
     let result = body(device);
-    let refs_after = settled_ref_count(test, device, refs_before);
+    testing::wait_for_releases(test, || {
+        device.ref_count() <= refs_before && Census::now() == census_before
+    });
     result?;
-    ktest_assert_eq!(test, refs_after, refs_before);
-    ktest_assert_eq!(test, ledger::holdings(), held_before);
+    ktest_assert_eq!(test, device.ref_count(), refs_before);
+    ktest_assert_eq!(test, Census::now(), census_before);
     Ok(())
 }
 

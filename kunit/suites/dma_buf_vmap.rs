@@ -5,7 +5,10 @@
 
 use crate::common::{with_vgem_buffer, with_vgem_device};
 use kernel::{
-    drm_client::{GemObject, MAX_BUFFER_SIZE},
+    drm_client::{
+        testing::{self, Census},
+        GemObject, MAX_BUFFER_SIZE,
+    },
     error::code::{E2BIG, EINVAL, ERANGE},
     ktest::{CaseResult, Test},
     ktest_assert, ktest_assert_eq, ktest_assert_err, ktest_suite,
@@ -175,6 +178,36 @@ fn rectangles_copy_rows_within_bounds(test: &Test) -> CaseResult {
     })
 }
 
+/// The census every leak check trusts counts what exists on the devices, not what the layer
+/// believes it holds: a GEM object, its mapping and a TTM pin each show in it, and go.
+fn the_census_counts_objects_mappings_and_pins(test: &Test) -> CaseResult {
+    with_vgem_device(test, |device| {
+        let before = Census::now();
+        let object = GemObject::new_shmem(device, BUFFER_SIZE)?;
+        ktest_assert_eq!(test, Census::now().gem_objects, before.gem_objects + 1);
+        let buf = object.export()?;
+        {
+            let _vmap = buf.vmap()?;
+            ktest_assert_eq!(test, Census::now().gem_mappings, before.gem_mappings + 1);
+        }
+        ktest_assert_eq!(test, Census::now().gem_mappings, before.gem_mappings);
+        drop((buf, object));
+        testing::wait_for_releases(test, || Census::now().gem_objects == before.gem_objects);
+        ktest_assert_eq!(test, Census::now().gem_objects, before.gem_objects);
+        Ok(())
+    })?;
+    let bochs = testing::device_or_skip(test, b"bochs-drm")?;
+    let before = Census::now();
+    {
+        let _filler = testing::VramFiller::pin(&bochs, 64 * 1024)?;
+        let pinned = Census::now();
+        ktest_assert_eq!(test, pinned.ttm_pins, before.ttm_pins + 1);
+        ktest_assert_eq!(test, pinned.gem_objects, before.gem_objects + 1);
+    }
+    ktest_assert_eq!(test, Census::now(), before);
+    Ok(())
+}
+
 ktest_suite!(
     drm_vmap_client_dma_buf,
     [
@@ -184,5 +217,6 @@ ktest_suite!(
         absurd_size_is_e2big,
         out_of_bounds_access_fails,
         rectangles_copy_rows_within_bounds,
+        the_census_counts_objects_mappings_and_pins,
     ]
 );

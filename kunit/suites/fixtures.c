@@ -24,6 +24,7 @@
 #include <drm/drm_probe_helper.h>
 #include <drm/drm_vmap_client_test.h>
 #include <drm/ttm/ttm_bo.h>
+#include <drm/ttm/ttm_device.h>
 #include <drm/ttm/ttm_placement.h>
 #include <drm/ttm/ttm_resource.h>
 #include <linux/device.h>
@@ -339,6 +340,44 @@ int drm_vmap_client_test_fb_placement(struct drm_framebuffer *fb,
 	placement->pins = bo->pin_count;
 	dma_resv_unlock(bo->base.resv);
 	return 0;
+}
+
+/*
+ * The pins of every TTM buffer object of @dev that is pinned: TTM keeps their
+ * resources on the device's pinned list instead of an LRU.
+ */
+static unsigned int ttm_pins(struct drm_device *dev)
+{
+	struct ttm_device *bdev;
+	struct ttm_resource *res;
+	unsigned int pins = 0;
+
+	if (!dev->vram_mm)
+		return 0;
+	bdev = &dev->vram_mm->bdev;
+	spin_lock(&bdev->lru_lock);
+	list_for_each_entry(res, &bdev->pinned, lru.link) {
+		if (res->bo)
+			pins += READ_ONCE(res->bo->pin_count);
+	}
+	spin_unlock(&bdev->lru_lock);
+	return pins;
+}
+
+/**
+ * drm_vmap_client_test_census - what exists on a device now
+ * @dev: DRM device
+ * @census: filled in
+ *
+ * For leak checks that do not trust the code under test: the GEM objects and
+ * GEM mappings the core counts (patch 0011) and the device's TTM pins.
+ */
+void drm_vmap_client_test_census(struct drm_device *dev,
+				 struct drm_vmap_client_test_census *census)
+{
+	census->gem_objects = atomic_read(&dev->gem_objects);
+	census->gem_mappings = atomic_read(&dev->gem_mappings);
+	census->ttm_pins = ttm_pins(dev);
 }
 
 /**

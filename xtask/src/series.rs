@@ -129,6 +129,24 @@ const STEPS: &[Step] = &[
         kconfig: NONE,
     },
     Step {
+        subject: "",
+        body: "",
+        patches: &["0011-drm-gem-object-and-mapping-counts.patch"],
+        files: NONE,
+        submodules: NONE,
+        crate_modules: NONE,
+        kconfig: NONE,
+    },
+    Step {
+        subject: "",
+        body: "",
+        patches: &["0012-drm-gem-vram-fini-on-init-failure.patch"],
+        files: NONE,
+        submodules: NONE,
+        crate_modules: NONE,
+        kconfig: NONE,
+    },
+    Step {
         subject: "rust: bindings and helpers of the in-kernel DRM client layer",
         body: "The C headers the layer's Rust code binds to, helpers for the static inline\n\
                functions of dma-buf, dma-resv, iosys-map and GEM it calls, and the header of\n\
