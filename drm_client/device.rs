@@ -15,7 +15,7 @@ use core::{marker::PhantomData, ptr::NonNull};
 
 #[cfg(CONFIG_DRM_VMAP_CLIENT_KUNIT_TEST)]
 /// Primary minors are 0 to 63 (`DRM_MINOR_PRIMARY` in `drm_drv.c`).
-const MAX_PRIMARY_MINORS: u32 = 64;
+pub(crate) const MAX_PRIMARY_MINORS: u32 = 64;
 
 /// A DRM device (`struct drm_device`).
 ///

@@ -7,7 +7,7 @@
 //!
 //! C header: [`include/drm/drm_vmap_client_test.h`](srctree/include/drm/drm_vmap_client_test.h)
 
-use super::{Client, Device, Framebuffer};
+use super::{device::MAX_PRIMARY_MINORS, Client, Device, Framebuffer};
 use crate::{
     alloc::{flags::GFP_KERNEL, KVec},
     bindings,
@@ -16,7 +16,7 @@ use crate::{
     types::ARef,
     vmap_cache::{flush_deferred_releases, ledger, DmaBuf, Reserved},
 };
-use core::ptr::NonNull;
+use core::{fmt, ptr::NonNull};
 
 /// The first device of `driver`; the case is skipped, not failed, on a machine without one
 /// (QEMU without that display, for one).
@@ -48,21 +48,49 @@ pub fn wait_for_releases(test: &Test, mut released: impl FnMut() -> bool) {
     }
 }
 
-/// What a case must give back: the layer's own holdings, and what exists on every registered
-/// device, counted by the DRM core and TTM rather than by the layer.
+/// What exists on one device, as the DRM core and TTM count it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeviceCounts {
+    /// GEM objects alive.
+    pub gem_objects: i32,
+    /// GEM mappings (`drm_gem_vmap()` not yet undone).
+    pub gem_mappings: i32,
+    /// Pins of TTM buffer objects (devices with a VRAM manager).
+    pub ttm_pins: u32,
+}
+
+impl DeviceCounts {
+    const NONE: Self = Self {
+        gem_objects: 0,
+        gem_mappings: 0,
+        ttm_pins: 0,
+    };
+
+    fn of(device: &Device) -> Self {
+        let mut counts = bindings::drm_vmap_client_test_census::default();
+        // SAFETY: The device is alive (the caller holds a reference); the fixture only reads
+        // counters and walks TTM's pinned list under its lock.
+        unsafe { bindings::drm_vmap_client_test_census(device.as_raw(), &mut counts) };
+        Self {
+            gem_objects: counts.gem_objects,
+            gem_mappings: counts.gem_mappings,
+            ttm_pins: counts.ttm_pins,
+        }
+    }
+}
+
+/// What a case must give back: the layer's own holdings, and what exists on each registered
+/// device (vgem included), counted by the DRM core and TTM rather than by the layer.
 ///
 /// The device side catches what the layer's ledger cannot: a GEM object, a mapping or a pin
 /// that C code (a driver, a helper, the exporter of an import) keeps on a path of ours.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Devices are told apart by primary minor; a device unbound and bound again gets its minor
+/// back, as nothing else registers meanwhile in the suites' boot.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Census {
     /// What the layer holds ([`ledger::holdings`]).
     pub held: ledger::Holdings,
-    /// GEM objects alive, on all devices (vgem included).
-    pub gem_objects: i64,
-    /// GEM mappings (`drm_gem_vmap()` not yet undone), on all devices.
-    pub gem_mappings: i64,
-    /// Pins of TTM buffer objects, on all devices with a VRAM manager.
-    pub ttm_pins: u64,
+    devices: [DeviceCounts; MAX_PRIMARY_MINORS as usize],
 }
 
 impl Census {
@@ -70,18 +98,26 @@ impl Census {
     pub fn now() -> Self {
         let mut census = Self {
             held: ledger::holdings(),
-            ..Self::default()
+            devices: [DeviceCounts::NONE; MAX_PRIMARY_MINORS as usize],
         };
         for device in Device::registered() {
-            let mut counts = bindings::drm_vmap_client_test_census::default();
-            // SAFETY: The device is alive (we hold a reference); the fixture only reads
-            // counters and walks TTM's pinned list under its lock.
-            unsafe { bindings::drm_vmap_client_test_census(device.as_raw(), &mut counts) };
-            census.gem_objects += i64::from(counts.gem_objects);
-            census.gem_mappings += i64::from(counts.gem_mappings);
-            census.ttm_pins += u64::from(counts.ttm_pins);
+            let slot = device
+                .primary_minor()
+                .and_then(|minor| census.devices.get_mut(usize::try_from(minor).ok()?));
+            if let Some(slot) = slot {
+                *slot = DeviceCounts::of(&device);
+            }
         }
         census
+    }
+
+    /// What the census found on `device`.
+    pub fn on(&self, device: &Device) -> DeviceCounts {
+        device
+            .primary_minor()
+            .and_then(|minor| self.devices.get(usize::try_from(minor).ok()?))
+            .copied()
+            .unwrap_or_default()
     }
 
     /// The census once releases already under way are done: the same twice in a row, 10 ms
@@ -100,6 +136,18 @@ impl Census {
             last = now;
         }
         last
+    }
+}
+
+impl fmt::Debug for Census {
+    /// The layer's holdings and the devices that have anything, as `cardN: ...`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.held)?;
+        let found = self.devices.iter().enumerate();
+        for (minor, counts) in found.filter(|(_, counts)| **counts != DeviceCounts::NONE) {
+            write!(f, ", card{minor}: {counts:?}")?;
+        }
+        Ok(())
     }
 }
 

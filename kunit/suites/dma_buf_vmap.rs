@@ -178,31 +178,39 @@ fn rectangles_copy_rows_within_bounds(test: &Test) -> CaseResult {
     })
 }
 
-/// The census every leak check trusts counts what exists on the devices, not what the layer
-/// believes it holds: a GEM object, its mapping and a TTM pin each show in it, and go.
+/// The census every leak check trusts counts what exists on each device, not what the layer
+/// believes it holds: a GEM object, its mapping and a TTM pin each show in it, on their own
+/// device, and go.
 fn the_census_counts_objects_mappings_and_pins(test: &Test) -> CaseResult {
-    with_vgem_device(test, |device| {
-        let before = Census::now();
-        let object = GemObject::new_shmem(device, BUFFER_SIZE)?;
-        ktest_assert_eq!(test, Census::now().gem_objects, before.gem_objects + 1);
+    with_vgem_device(test, |vgem| {
+        let before = Census::now().on(vgem);
+        let object = GemObject::new_shmem(vgem, BUFFER_SIZE)?;
+        let made = Census::now().on(vgem);
+        ktest_assert_eq!(test, made.gem_objects, before.gem_objects + 1);
         let buf = object.export()?;
         {
             let _vmap = buf.vmap()?;
-            ktest_assert_eq!(test, Census::now().gem_mappings, before.gem_mappings + 1);
+            let mapped = Census::now().on(vgem);
+            ktest_assert_eq!(test, mapped.gem_mappings, before.gem_mappings + 1);
         }
-        ktest_assert_eq!(test, Census::now().gem_mappings, before.gem_mappings);
+        let unmapped = Census::now().on(vgem);
+        ktest_assert_eq!(test, unmapped.gem_mappings, before.gem_mappings);
         drop((buf, object));
-        testing::wait_for_releases(test, || Census::now().gem_objects == before.gem_objects);
-        ktest_assert_eq!(test, Census::now().gem_objects, before.gem_objects);
+        testing::wait_for_releases(test, || Census::now().on(vgem) == before);
+        ktest_assert_eq!(test, Census::now().on(vgem), before);
         Ok(())
     })?;
     let bochs = testing::device_or_skip(test, b"bochs-drm")?;
     let before = Census::now();
+    let on_bochs = before.on(&bochs);
     {
         let _filler = testing::VramFiller::pin(&bochs, 64 * 1024)?;
         let pinned = Census::now();
-        ktest_assert_eq!(test, pinned.ttm_pins, before.ttm_pins + 1);
-        ktest_assert_eq!(test, pinned.gem_objects, before.gem_objects + 1);
+        let filled = pinned.on(&bochs);
+        ktest_assert_eq!(test, filled.ttm_pins, on_bochs.ttm_pins + 1);
+        ktest_assert_eq!(test, filled.gem_objects, on_bochs.gem_objects + 1);
+        // The layer holds nothing of it.
+        ktest_assert_eq!(test, pinned.held, before.held);
     }
     ktest_assert_eq!(test, Census::now(), before);
     Ok(())
