@@ -52,6 +52,19 @@ struct Step {
 
 const NONE: &[&str] = &[];
 
+/// A step of hook patches alone; the first one's header has the commit's subject and body.
+const fn hook_step(patches: &'static [&'static str]) -> Step {
+    Step {
+        subject: "",
+        body: "",
+        patches,
+        files: NONE,
+        submodules: NONE,
+        crate_modules: NONE,
+        kconfig: NONE,
+    }
+}
+
 const STEPS: &[Step] = &[
     Step {
         subject: "drm: build the Rust in-kernel DRM client layer",
@@ -74,78 +87,14 @@ const STEPS: &[Step] = &[
         crate_modules: NONE,
         kconfig: NONE,
     },
-    Step {
-        subject: "",
-        body: "",
-        patches: &["0004-drm-dev-get-by-minor.patch"],
-        files: NONE,
-        submodules: NONE,
-        crate_modules: NONE,
-        kconfig: NONE,
-    },
-    Step {
-        subject: "",
-        body: "",
-        patches: &["0005-rust-error-eopnotsupp-etimedout.patch"],
-        files: NONE,
-        submodules: NONE,
-        crate_modules: NONE,
-        kconfig: NONE,
-    },
-    Step {
-        subject: "",
-        body: "",
-        patches: &["0007-drm-client-unregister.patch"],
-        files: NONE,
-        submodules: NONE,
-        crate_modules: NONE,
-        kconfig: NONE,
-    },
-    Step {
-        subject: "",
-        body: "",
-        patches: &["0008-drm-dev-watch.patch"],
-        files: NONE,
-        submodules: NONE,
-        crate_modules: NONE,
-        kconfig: NONE,
-    },
-    Step {
-        subject: "",
-        body: "",
-        patches: &["0009-drm-client-modeset-probe-iter-end.patch"],
-        files: NONE,
-        submodules: NONE,
-        crate_modules: NONE,
-        kconfig: NONE,
-    },
-    Step {
-        subject: "",
-        body: "",
-        patches: &["0010-drm-vkms-vblank-timestamp-race.patch"],
-        files: NONE,
-        submodules: NONE,
-        crate_modules: NONE,
-        kconfig: NONE,
-    },
-    Step {
-        subject: "",
-        body: "",
-        patches: &["0011-drm-gem-object-and-mapping-counts.patch"],
-        files: NONE,
-        submodules: NONE,
-        crate_modules: NONE,
-        kconfig: NONE,
-    },
-    Step {
-        subject: "",
-        body: "",
-        patches: &["0012-drm-gem-vram-fini-on-init-failure.patch"],
-        files: NONE,
-        submodules: NONE,
-        crate_modules: NONE,
-        kconfig: NONE,
-    },
+    hook_step(&["0004-drm-dev-get-by-minor.patch"]),
+    hook_step(&["0005-rust-error-eopnotsupp-etimedout.patch"]),
+    hook_step(&["0007-drm-client-unregister.patch"]),
+    hook_step(&["0008-drm-dev-watch.patch"]),
+    hook_step(&["0009-drm-client-modeset-probe-iter-end.patch"]),
+    hook_step(&["0010-drm-vkms-vblank-timestamp-race.patch"]),
+    hook_step(&["0011-drm-gem-object-and-mapping-counts.patch"]),
+    hook_step(&["0012-drm-gem-vram-fini-on-init-failure.patch"]),
     Step {
         subject: "rust: bindings and helpers of the in-kernel DRM client layer",
         body: "The C headers the layer's Rust code binds to, helpers for the static inline\n\
