@@ -101,10 +101,7 @@ impl Census {
             devices: [DeviceCounts::NONE; MAX_PRIMARY_MINORS as usize],
         };
         for device in Device::registered() {
-            let slot = device
-                .primary_minor()
-                .and_then(|minor| census.devices.get_mut(usize::try_from(minor).ok()?));
-            if let Some(slot) = slot {
+            if let Some(slot) = Self::slot(&device).and_then(|i| census.devices.get_mut(i)) {
                 *slot = DeviceCounts::of(&device);
             }
         }
@@ -113,11 +110,15 @@ impl Census {
 
     /// What the census found on `device`.
     pub fn on(&self, device: &Device) -> DeviceCounts {
-        device
-            .primary_minor()
-            .and_then(|minor| self.devices.get(usize::try_from(minor).ok()?))
+        Self::slot(device)
+            .and_then(|i| self.devices.get(i))
             .copied()
             .unwrap_or_default()
+    }
+
+    /// Where `device`'s counts are kept: at its primary minor.
+    fn slot(device: &Device) -> Option<usize> {
+        usize::try_from(device.primary_minor()?).ok()
     }
 
     /// The census once releases already under way are done: the same twice in a row, 10 ms
