@@ -46,6 +46,10 @@ pub struct Options {
     /// Seconds each guest may take to boot.
     #[arg(long, default_value_t = 600)]
     timeout: u64,
+    /// Boot the debug kernel (config/debug.config: KASAN, kmemleak, lockdep, hung-task
+    /// reports after 10 s), as the splash boots of `cargo xtask test --debug` do.
+    #[arg(long)]
+    debug: bool,
 }
 
 /// One boot: its machine, the DRM driver whose output QEMU shows, and a name for files.
@@ -115,7 +119,8 @@ pub const DISPLAYS: &[Display] = &[
 
 pub fn run(paths: &Paths, options: &Options) -> Result<()> {
     setup::ensure_prerequisites()?;
-    let kernel = build::kernel(paths, Flavour::Standard)?;
+    let flavour = Flavour::from_debug_flag(options.debug);
+    let kernel = build::kernel(paths, flavour)?;
     let chosen: Vec<&Display> = DISPLAYS
         .iter()
         .filter(|display| {
@@ -128,7 +133,7 @@ pub fn run(paths: &Paths, options: &Options) -> Result<()> {
     for display in chosen {
         let outcome = show_splash(
             paths,
-            Flavour::Standard,
+            flavour,
             &kernel,
             display,
             options.timeout,
@@ -142,13 +147,8 @@ pub fn run(paths: &Paths, options: &Options) -> Result<()> {
         .as_deref()
         .is_none_or(|name| name == "console")
     {
-        let outcome = console_check::show_console(
-            paths,
-            Flavour::Standard,
-            &kernel,
-            options.timeout,
-            options.verbose,
-        )?;
+        let outcome =
+            console_check::show_console(paths, flavour, &kernel, options.timeout, options.verbose)?;
         println!("console (our fbdev emulation after the splash): every check passed");
         println!("  {}", outcome.registered);
         for screenshot in &outcome.screenshots {
