@@ -61,14 +61,15 @@ pub const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
 pub const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
 
 impl Machine {
-    /// QEMU's machine type. The virtio VGA is the only device here that raises interrupts, and
-    /// on the i440FX chipset its interrupt is routed by an AML loop (`\_SB.PCI0._PRT` builds its
-    /// 128 entries one by one). The debug kernel, which records a stack trace for each of the
-    /// interpreter's allocations, runs that loop for 20 to 40 s under TCG: past ACPICA's 30 s
-    /// loop timeout on a loaded host (`AE_AML_LOOP_TIMEOUT`; the device then has no interrupt,
-    /// its command queue is never reclaimed, and the first client to fill it blocks for good),
-    /// and often past the 21 s RCU stall timeout (a report that fails the run). Q35's routing table is a constant
-    /// package, read in well under a second.
+    /// QEMU's machine type. The virtio VGA is the only device here that raises interrupts
+    /// (through its INTx pin: the kernel has no `PCI_MSI`), and on the i440FX chipset its
+    /// interrupt is routed by an AML loop (`\_SB.PCI0._PRT` builds its 128 entries one by one).
+    /// The debug kernel, which records a stack trace for each of the interpreter's allocations,
+    /// runs that loop for 20 to 40 s under TCG: past ACPICA's 30 s loop timeout on a loaded host
+    /// (`AE_AML_LOOP_TIMEOUT`; the device then has no interrupt, its command queue is never
+    /// reclaimed, and the first client to fill it blocks for good), and often past the 21 s RCU
+    /// stall timeout (a report that fails the run). Q35's routing table is a constant package,
+    /// read in well under a second.
     fn chipset(self) -> &'static str {
         match self {
             Machine::Virtio => "q35",
