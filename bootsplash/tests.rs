@@ -453,7 +453,7 @@ fn with_splash(
 }
 
 /// Runs `body` with a splash of the built-in picture on the first device of `driver`, then
-/// checks that the splash left no framebuffer and no device reference behind.
+/// checks that the splash left nothing behind ([`testing::Footprint`]).
 fn with_splash_on(
     test: &Test,
     driver: &[u8],
@@ -462,18 +462,14 @@ fn with_splash_on(
     body: impl FnOnce(&Arc<DeviceSplash>) -> CaseResult,
 ) -> CaseResult {
     let device = testing::device_or_skip(test, driver)?;
-    let framebuffers = device.framebuffer_count();
-    let references = device.ref_count();
-    let held = testing::Census::settled(test);
+    let before = testing::Footprint::settled(test, &device);
     let splash = start_splash(&device, progress, flips)?.ok_or(ENODEV)?;
     let result = body(&splash);
     splash.end();
     drop(splash);
-    testing::wait_for_releases(test, || device.ref_count() <= references);
+    let after = before.after_releases(test, &device);
     result?;
-    ktest_assert_eq!(test, device.framebuffer_count(), framebuffers);
-    ktest_assert_eq!(test, device.ref_count(), references);
-    ktest_assert_eq!(test, testing::Census::now(), held);
+    ktest_assert_eq!(test, after, before);
     Ok(())
 }
 
@@ -962,9 +958,7 @@ fn master_round(test: &Test, device: &Device, delay_ms: u32, flips: bool) -> Cas
 
 fn master_comes_and_goes_while_animating(test: &Test) -> CaseResult {
     let device = testing::device_or_skip(test, b"vkms")?;
-    let framebuffers = device.framebuffer_count();
-    let references = device.ref_count();
-    let held = testing::Census::settled(test);
+    let before = testing::Footprint::settled(test, &device);
     // A master already there: the splash does not start, and holds nothing.
     {
         let _master = testing::MasterFile::open(&device)?;
@@ -978,10 +972,8 @@ fn master_comes_and_goes_while_animating(test: &Test) -> CaseResult {
     for round in 0..MASTER_ROUNDS {
         // Frames are 33 ms apart: 0, 7, 14, ... 77 ms lands in every part of one.
         master_round(test, &device, round * 7, round % 2 == 0)?;
-        testing::wait_for_releases(test, || device.ref_count() <= references);
-        ktest_assert_eq!(test, device.framebuffer_count(), framebuffers);
-        ktest_assert_eq!(test, device.ref_count(), references);
-        ktest_assert_eq!(test, testing::Census::now(), held);
+        let after = before.after_releases(test, &device);
+        ktest_assert_eq!(test, after, before);
     }
     Ok(())
 }

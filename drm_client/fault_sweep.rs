@@ -6,10 +6,10 @@
 //! then the second, and so on, as syzkaller's fail-nth does, until three runs in a row pass
 //! fewer points than the one they were to fail (the number of points varies a little between
 //! runs: a slab that needs a new page, a cache that is warm). After every run it checks that
-//! nothing was left behind: the layer's holdings and every device's GEM objects, GEM mappings
-//! and TTM pins ([`testing::Census`]), the device's references and framebuffers, the fbdev
-//! devices of the layer. A run whose failure was injected may fail with any errno or
-//! absorb the failure (a fallback); the runs that were not injected must succeed.
+//! nothing was left behind ([`Footprint`]): the layer's holdings and every device's GEM objects,
+//! GEM mappings and TTM pins, the device's references and framebuffers, the fbdev devices of
+//! the layer. A run whose failure was injected may fail with any errno or absorb the failure (a
+//! fallback); the runs that were not injected must succeed.
 //!
 //! The fault points are every allocation of the task (failslab, fail_page_alloc), in Rust and
 //! in the C it calls, once user space has made sleeping allocations fault points in debugfs;
@@ -17,7 +17,7 @@
 //! `fault injection: <operation> #<n>: <errno N or absorbed>, <clean or leaked>`, for `cargo
 //! xtask test` to sum.
 
-use super::{testing, Device};
+use super::{testing::Footprint, Device};
 use crate::{
     error::Result,
     ktest::{CaseResult, Test},
@@ -55,41 +55,6 @@ pub const MAX_POINTS: u32 = 4000;
 /// ends: one short run does not prove that the points after it were all tried.
 const SHORT_RUNS_TO_END: u32 = 3;
 
-/// Everything a leak on an error path would change.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Snapshot {
-    census: testing::Census,
-    device_references: u32,
-    framebuffers: u32,
-    fb_devices: usize,
-}
-
-fn snapshot(device: &Device) -> Snapshot {
-    Snapshot {
-        census: testing::Census::now(),
-        device_references: device.ref_count(),
-        framebuffers: device.framebuffer_count(),
-        fb_devices: fb_devices(),
-    }
-}
-
-#[cfg(CONFIG_DRM_VMAP_FBDEV)]
-fn fb_devices() -> usize {
-    crate::fbdev::live_devices()
-}
-
-#[cfg(not(CONFIG_DRM_VMAP_FBDEV))]
-fn fb_devices() -> usize {
-    0
-}
-
-/// The snapshot once it is back to `before`, or after the last poll: a dma-buf's release may
-/// be deferred to the delayed-fput work.
-fn settled(test: &Test, device: &Device, before: &Snapshot) -> Snapshot {
-    testing::wait_for_releases(test, || snapshot(device) == *before);
-    snapshot(device)
-}
-
 /// Runs `op` on `device` with its first fault point failing, then its second, and so on; see
 /// the module documentation. `name` names the operation in the log.
 #[track_caller]
@@ -100,10 +65,7 @@ pub fn sweep<T>(
     mut op: impl FnMut() -> Result<T>,
 ) -> CaseResult {
     let caller = Location::caller();
-    let before = Snapshot {
-        census: testing::Census::settled(test),
-        ..snapshot(device)
-    };
+    let before = Footprint::settled(test, device);
     let mut nth = 1;
     let mut short_runs = 0;
     while nth <= MAX_POINTS {
@@ -112,7 +74,7 @@ pub fn sweep<T>(
         let injected = fail_nth::disarm();
         let error = result.as_ref().err().copied();
         drop(result);
-        let after = settled(test, device, &before);
+        let after = before.after_releases(test, device);
         if !injected {
             // Fewer than `nth` points: the run went through uninjected, and must have worked.
             ktest_assert_eq!(test, error, None);

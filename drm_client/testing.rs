@@ -152,6 +152,59 @@ impl fmt::Debug for Census {
     }
 }
 
+/// Everything a case or a failed operation on a device must give back: the [`Census`], the
+/// device's references and framebuffers, and the layer's fbdev devices. The leak checks of
+/// the suites and of the fault sweep compare two of these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Footprint {
+    /// The layer's holdings and what exists on each device.
+    pub census: Census,
+    /// References to the device (every GEM export and open file holds one).
+    pub device_references: u32,
+    /// Framebuffers on the device.
+    pub framebuffers: u32,
+    /// Live `fb_info`s of the layer's fbdev emulation.
+    pub fb_devices: usize,
+}
+
+impl Footprint {
+    /// The footprint on `device` now.
+    pub fn now(device: &Device) -> Self {
+        Self {
+            census: Census::now(),
+            device_references: device.ref_count(),
+            framebuffers: device.framebuffer_count(),
+            fb_devices: fb_devices(),
+        }
+    }
+
+    /// The footprint to start from: as [`Footprint::now`], with the census taken once releases
+    /// already under way are done ([`Census::settled`]).
+    pub fn settled(test: &Test, device: &Device) -> Self {
+        Self {
+            census: Census::settled(test),
+            ..Self::now(device)
+        }
+    }
+
+    /// The footprint on `device` once it is back to `self`, or after a second: releases may be
+    /// deferred to the delayed-fput work ([`wait_for_releases`]).
+    pub fn after_releases(&self, test: &Test, device: &Device) -> Self {
+        wait_for_releases(test, || Self::now(device) == *self);
+        Self::now(device)
+    }
+}
+
+#[cfg(CONFIG_DRM_VMAP_FBDEV)]
+fn fb_devices() -> usize {
+    crate::fbdev::live_devices()
+}
+
+#[cfg(not(CONFIG_DRM_VMAP_FBDEV))]
+fn fb_devices() -> usize {
+    0
+}
+
 /// An open file of a device's primary node that holds DRM master, as a compositor does.
 ///
 /// Dropping it closes the file; as the device's last open file, that makes the DRM core restore

@@ -32,18 +32,14 @@ const MARKER: u8 = 0x5a;
 const RED: u32 = 1;
 
 /// Runs `body` with the emulation on the first device of `driver`, shown as fbcon would show
-/// it; checks that it left nothing behind: no framebuffer, no device reference, no `fb_info`,
-/// and no GEM object, mapping or pin on any device ([`testing::Census`]).
+/// it; checks that it left nothing behind ([`testing::Footprint`]).
 fn with_console_on(
     test: &Test,
     driver: &[u8],
     body: impl FnOnce(&Arc<ConsoleRef>, &Device) -> CaseResult,
 ) -> CaseResult {
     let device = testing::device_or_skip(test, driver)?;
-    let framebuffers = device.framebuffer_count();
-    let references = device.ref_count();
-    let live = live_devices();
-    let census = testing::Census::settled(test);
+    let before = testing::Footprint::settled(test, &device);
     let console = Console::start(&device)?.ok_or(ENODEV)?;
     let result = match console.set_par() {
         Ok(()) => body(&console, &device),
@@ -51,14 +47,9 @@ fn with_console_on(
     };
     console.stop();
     drop(console);
-    testing::wait_for_releases(test, || {
-        device.ref_count() <= references && testing::Census::now() == census
-    });
+    let after = before.after_releases(test, &device);
     result?;
-    ktest_assert_eq!(test, device.framebuffer_count(), framebuffers);
-    ktest_assert_eq!(test, device.ref_count(), references);
-    ktest_assert_eq!(test, live_devices(), live);
-    ktest_assert_eq!(test, testing::Census::now(), census);
+    ktest_assert_eq!(test, after, before);
     Ok(())
 }
 

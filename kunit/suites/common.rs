@@ -5,7 +5,7 @@
 
 use kernel::{
     drm_client::{
-        testing::{self, Census},
+        testing::{self, Footprint},
         vgem, Device, GemObject,
     },
     error::Result,
@@ -32,45 +32,36 @@ pub(crate) fn with_vgem_device(
     with_device(test, &device, body)
 }
 
-/// Runs `body` with `device`, then checks that no dma-buf it made still holds the device, that
-/// the layer holds no more than before (GEM and dma-buf references, attachments, pins, mappings
-/// and framebuffers), and that no device has more GEM objects, GEM mappings or TTM pins than
-/// before ([`Census`]).
+/// Runs `body` with `device`, then checks that it left nothing behind ([`Footprint`]): no
+/// device reference (every dma-buf holds one until it is released), no framebuffer, no `fb_info`,
+/// nothing more held by the layer (GEM and dma-buf references, attachments, pins, mappings), and
+/// no more GEM objects, GEM mappings or TTM pins on any device.
 ///
-/// Every dma-buf holds a reference to its device until it is released, so the device's count
-/// before and after tells whether anything leaked. A dma-buf is a file, and its last reference
-/// dropped from a kernel thread is released by the delayed-fput work, possibly still running when
-/// `flush_delayed_fput()` returns; so the check waits, bounded, for the count to settle. It waits
-/// even when `body` failed, so that the next case's starting count is not off.
+/// A dma-buf is a file, and its last reference dropped from a kernel thread is released by the
+/// delayed-fput work, possibly still running when `flush_delayed_fput()` returns; so the check
+/// waits, bounded, for the footprint to settle. It waits even when `body` failed, so that the
+/// next case's starting footprint is not off.
 pub(crate) fn with_device(
     test: &Test,
     device: &Device,
     body: impl FnOnce(&Device) -> CaseResult,
 ) -> CaseResult {
-    let refs_before = device.ref_count();
-    let census_before = Census::settled(test);
+    let before = Footprint::settled(test, device);
     let result = body(device);
-    testing::wait_for_releases(test, || {
-        device.ref_count() <= refs_before && Census::now() == census_before
-    });
+    let after = before.after_releases(test, device);
     result?;
-    ktest_assert_eq!(test, device.ref_count(), refs_before);
-    ktest_assert_eq!(test, Census::now(), census_before);
+    ktest_assert_eq!(test, after, before);
     Ok(())
 }
 
-/// Runs `body` with the first device of `driver`; see [`with_device`], and checks that the
-/// device has no more framebuffers afterwards than before.
+/// Runs `body` with the first device of `driver`; see [`with_device`].
 pub(crate) fn with_kms_device(
     test: &Test,
     driver: &[u8],
     body: impl FnOnce(&Device) -> CaseResult,
 ) -> CaseResult {
     let device = testing::device_or_skip(test, driver)?;
-    let framebuffers_before = device.framebuffer_count();
-    with_device(test, &device, body)?;
-    ktest_assert_eq!(test, device.framebuffer_count(), framebuffers_before);
-    Ok(())
+    with_device(test, &device, body)
 }
 
 /// The device's reference count once it is down to `expected`, or after the last poll.
